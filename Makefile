@@ -1,0 +1,38 @@
+# difusor: the two commands that matter
+#   make rehearse   full local rehearsal: lab host up, deploy twice, verify, summary, teardown
+#   make test       all tests: unit tests, then the host and network suites against the lab
+# Both install what they need first (Debian packages, a Python virtualenv).
+
+VENV   ?= .venv
+PYTHON := $(VENV)/bin/python
+PYTEST := $(PYTHON) -m pytest
+
+.PHONY: setup rehearse test unit lab-up lab-down deploy-lab
+
+setup: $(VENV)/.installed
+	@scripts/install-host-packages
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $@
+
+rehearse: setup
+	$(PYTHON) -m difusor.lab rehearse
+
+test: setup
+	$(PYTEST) tests/unit
+	$(PYTEST) tests/host tests/lab
+
+unit: $(VENV)/.installed
+	$(PYTEST) tests/unit
+
+lab-up: setup
+	$(PYTHON) -m difusor.lab up
+
+deploy-lab: setup
+	$(PYTHON) -m difusor.lab deploy
+
+lab-down: setup
+	$(PYTHON) -m difusor.lab down

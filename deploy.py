@@ -1,0 +1,18 @@
+"""
+difusor: bring a server to the hardened baseline of a PREP difusor.
+
+    pyinfra inventory/production.py deploy.py
+
+Settings come from group_data/, the inventory and .env, and are validated before anything
+on the server changes (see docs/settings.md).
+"""
+
+from difusor.deploys.base import base_system
+from difusor.deploys.firewall import firewall
+from difusor.deploys.ssh import ssh_access
+from difusor.deploys.timesync import time_sync
+
+base_system()
+time_sync()
+ssh_access()
+firewall()

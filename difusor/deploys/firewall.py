@@ -1,0 +1,42 @@
+"""
+Firewall: ufw with default deny incoming / allow outgoing / deny routed, IPv6 on;
+TCP 80 and 443 from anywhere; TCP 22 and 873 only from the trusted sources.
+
+Example::
+
+    from difusor.deploys.firewall import firewall
+    firewall()
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt
+
+from difusor.context import ensure_no_lockout, host_settings
+from difusor.operations import ufw
+from difusor.settings import Settings
+
+PUBLIC_TCP_PORTS = (80, 443)
+TRUSTED_TCP_PORTS = (22, 873)
+
+
+def desired_rules(settings: Settings) -> list[str]:
+    """ufw rules in the exact syntax ``ufw show added`` prints them back."""
+    rules = [f"allow {port}/tcp" for port in PUBLIC_TCP_PORTS]
+    for name, network in settings.networks():
+        source = network.network_address if network.num_addresses == 1 else network
+        for port in TRUSTED_TCP_PORTS:
+            rules.append(f"allow from {source} to any port {port} proto tcp comment 'difusor:{name}'")
+    return rules
+
+
+@deploy("Firewall")
+def firewall():
+    settings = host_settings()
+    ensure_no_lockout()
+
+    apt.packages(name="ufw", packages=["ufw"])
+    ufw.rules(name="Firewall rules", rules=desired_rules(settings))
+    ufw.policy(name="Firewall policies", incoming="deny", outgoing="allow", routed="deny")
+    ufw.enabled(name="Firewall enabled")

@@ -1,0 +1,84 @@
+"""
+SSH access: operator accounts with keys and passwordless sudo, root by key only,
+sshd per the DevSec ssh baseline (validated before it replaces the running config),
+small Diffie-Hellman groups removed, and a fail2ban jail for sshd.
+
+Example::
+
+    from difusor.deploys.ssh import ssh_access
+    ssh_access()
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from difusor import hardening
+from difusor.context import ensure_no_lockout, host_settings
+from difusor.operations import files as validated_files
+from difusor.operations import ssh
+from difusor.render import render
+
+OPERATORS_GROUP = "difusor-operators"
+SSH_PACKAGES = ["openssh-server", "sudo", "fail2ban", "python3-systemd"]
+
+
+@deploy("SSH access")
+def ssh_access():
+    settings = host_settings()
+    ensure_no_lockout()
+
+    apt.packages(name="SSH, sudo and fail2ban", packages=SSH_PACKAGES)
+
+    server.group(name="Operators group", group=OPERATORS_GROUP)
+    validated_files.validated(
+        name="Passwordless sudo for operators",
+        content=render("ssh/sudoers.j2", group=OPERATORS_GROUP),
+        dest=f"/etc/sudoers.d/{OPERATORS_GROUP}",
+        validate="visudo -cqf {path}",
+        mode="440",
+    )
+    for operator in settings.operators:
+        server.user(
+            name=f"Operator {operator.name}",
+            user=operator.name,
+            shell="/bin/bash",
+            home=f"/home/{operator.name}",
+            create_home=True,
+            groups=[OPERATORS_GROUP] if operator.sudo else [],
+            public_keys=operator.ssh_keys,
+            delete_keys=True,
+        )
+    if settings.root_ssh_keys:
+        server.user_authorized_keys(
+            name="Institute's keys for root",
+            user="root",
+            public_keys=settings.root_ssh_keys,
+            authorized_key_directory="/root/.ssh",
+        )
+
+    ssh.moduli(name="No small Diffie-Hellman groups", min_bits=hardening.SSH_MODULI_MIN_BITS)
+    sshd_config = validated_files.validated(
+        name="sshd configuration",
+        content=render("ssh/sshd_config.j2", settings=settings, hardening=hardening),
+        dest="/etc/ssh/sshd_config",
+        validate="sshd -t -f {path}",
+        mode="600",
+    )
+    systemd.service(name="sshd running", service="ssh", running=True, enabled=True)
+    systemd.service(
+        name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change
+    )
+
+    jail = files.put(
+        name="fail2ban jail for sshd",
+        src=StringIO(render("ssh/fail2ban-sshd.local.j2", settings=settings)),
+        dest="/etc/fail2ban/jail.d/difusor-sshd.local",
+    )
+    systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)
+    systemd.service(
+        name="Restart fail2ban on a new jail", service="fail2ban", restarted=True, _if=jail.did_change
+    )

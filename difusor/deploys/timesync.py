@@ -1,0 +1,53 @@
+"""
+Time synchronisation: chrony with the configured servers, no command port,
+systemd-timesyncd removed. Check the result with
+``pyinfra INVENTORY fact difusor.facts.ChronyTracking``.
+
+Example::
+
+    from difusor.deploys.timesync import time_sync
+    time_sync()
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from difusor.context import host_settings
+from difusor.render import render
+
+NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
+
+
+@deploy("Time synchronisation")
+def time_sync():
+    settings = host_settings()
+
+    apt.packages(name="chrony", packages=["chrony"])
+    apt.packages(name="No systemd-timesyncd", packages=["systemd-timesyncd"], present=False)
+
+    config = files.put(
+        name="chrony servers",
+        src=StringIO(render("time/chrony.conf.j2", servers=settings.ntp_servers)),
+        dest="/etc/chrony/chrony.conf",
+    )
+    if settings.ntp_clock_control:
+        dropin = files.file(name="chrony controls the clock", path=NO_CLOCK_CONTROL_DROPIN, present=False)
+    else:
+        dropin = files.put(
+            name="chrony without clock control (rehearsal container)",
+            src=StringIO(render("time/chrony-no-clock-control.conf.j2")),
+            dest=NO_CLOCK_CONTROL_DROPIN,
+        )
+    systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
+    systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
+    systemd.service(
+        name="Restart chrony on a new configuration",
+        service="chrony",
+        restarted=True,
+        _if=any_changed(config, dropin),
+    )

@@ -1,0 +1,49 @@
+"""
+Host data of the lab host for pyinfra (``inventory/lab.py``): the lab's addresses as
+trusted sources, its apt proxy and NTP server, and the lab key as the operator's key.
+"""
+
+from __future__ import annotations
+
+from .core import default_workdir
+from .network import (
+    CONTROLLER_IPV4,
+    CONTROLLER_IPV6,
+    LAB_IPV4,
+    MACHINE,
+    NTP_SERVER_IPV4,
+    OPLE_IPV4,
+    OPLE_IPV6,
+    PROXY_URL,
+)
+
+
+def lab_data(trusted_sources: dict | None = None) -> dict:
+    """pyinfra host data for the lab host; ``trusted_sources`` replaces the lab's own."""
+    key = default_workdir() / "id_ed25519"
+    public_key = key.with_suffix(".pub")
+    if not public_key.is_file():
+        raise SystemExit(f"no lab key at {public_key}: bring the lab up first (make lab-up)")
+    return {
+        "ssh_hostname": LAB_IPV4,
+        "ssh_user": "root",
+        "ssh_key": str(key),
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_strict_host_key_checking": "no",
+        "rehearsal": True,
+        "portal_domain": "prep.lab.test",
+        "trusted_sources": trusted_sources
+        or {
+            "lab-controller": [f"{CONTROLLER_IPV4}/32", f"{CONTROLLER_IPV6}/128"],
+            "ople": [f"{OPLE_IPV4}/32", f"{OPLE_IPV6}/128"],
+        },
+        "operators": [{"name": "operador", "ssh_keys": [public_key.read_text().strip()]}],
+        "ntp_servers": [NTP_SERVER_IPV4],
+        # The lab machine shares this computer's clock and cannot set it.
+        "ntp_clock_control": False,
+        "apt_proxy": PROXY_URL,
+    }
+
+
+def lab_host(trusted_sources: dict | None = None) -> tuple[str, dict]:
+    return (MACHINE, lab_data(trusted_sources))

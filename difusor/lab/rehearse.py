@@ -1,0 +1,168 @@
+"""
+The local rehearsal, end to end: lab up, deploy, a second deploy that must change nothing,
+the testinfra and network suites, Lynis, a summary, and the lab torn down (also on failure).
+
+    python -m difusor.lab rehearse      # what `make rehearse` runs
+    python -m difusor.lab up|deploy|down
+
+Runs the real pyinfra command line against the lab host, as a sysadmin would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .core import REPO_ROOT, Lab
+from .network import NTP_SERVER_IPV4
+
+LAB_INVENTORY = "inventory/lab.py"
+
+
+@dataclass
+class DeployRun:
+    """One run of the pyinfra command line and what its results table said."""
+
+    returncode: int
+    seconds: float
+    output: str
+    changed: int | None = None
+    unchanged: int | None = None
+    errors: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.errors
+
+
+def _total(cell: str) -> int:
+    return 0 if cell == "-" else int(cell)
+
+
+def run_pyinfra(*args: str, inventory: str = LAB_INVENTORY, timeout: float = 1800) -> DeployRun:
+    """``pyinfra -y INVENTORY ARGS...`` from the repository root, its output kept."""
+    argv = [sys.executable, "-m", "pyinfra", "-y", inventory, *args]
+    started = time.monotonic()
+    result = subprocess.run(
+        argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"}
+    )
+    run = DeployRun(result.returncode, time.monotonic() - started, result.stdout + result.stderr)
+    # Results table, last row: "Grand total  <hosts> <changed> <errors> <no change>".
+    totals = re.findall(r"Grand total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", run.output)
+    if totals:
+        _hosts, changed, errors, unchanged = totals[-1]
+        run.changed, run.errors, run.unchanged = _total(changed), _total(errors), _total(unchanged)
+    return run
+
+
+def deploy_lab(*extra: str, inventory: str = LAB_INVENTORY) -> DeployRun:
+    return run_pyinfra(*extra, "deploy.py", inventory=inventory)
+
+
+@dataclass
+class Summary:
+    steps: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def add(self, name: str, ok: bool, detail: str = "") -> bool:
+        self.steps.append((name, ok, detail))
+        print(f"rehearsal: {'PASS' if ok else 'FAIL'} {name} {detail}".rstrip(), flush=True)
+        return ok
+
+    def print(self) -> None:
+        width = max(len(name) for name, _, _ in self.steps) if self.steps else 10
+        print("\n== difusor rehearsal summary ==")
+        for name, ok, detail in self.steps:
+            print(f"  {'PASS' if ok else 'FAIL'}  {name.ljust(width)}  {detail}")
+        passed = sum(ok for _, ok, _ in self.steps)
+        print(f"rehearsal: {passed} passed, {len(self.steps) - passed} failed")
+
+
+def run_suite(lab: Lab, summary: Summary) -> bool:
+    """The testinfra and network suites against the running lab; one summary line per test."""
+    report = lab.workdir / "pytest-report.xml"
+    argv = [sys.executable, "-m", "pytest", "tests/host", "tests/lab", "-p", "no:cacheprovider",
+            "-q", f"--junitxml={report}"]
+    result = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, "DIFUSOR_LAB_REUSE": "1"})
+    if not report.is_file():
+        return summary.add("testinfra and network suites", False, f"pytest exited {result.returncode}")
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
+        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        skipped = case.find("skipped")
+        if skipped is not None:
+            print(f"rehearsal: SKIP {name}: {skipped.get('message', '')}")
+            continue
+        summary.add(name, failure is None, "" if failure is None else failure.get("message", "")[:160])
+    return result.returncode == 0
+
+
+def lynis_index(lab: Lab) -> int | None:
+    """Install Lynis on the lab host (through the lab's apt proxy) and audit it."""
+    lab.ssh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null", timeout=600)
+    audit = lab.ssh("lynis audit system --quick --no-colors 2>/dev/null", timeout=900)
+    match = re.search(r"Hardening index\s*:\s*(\d+)", audit.stdout)
+    return int(match.group(1)) if match else None
+
+
+def chrony_report(lab: Lab) -> str:
+    tracking = lab.ssh("chronyc -n tracking", timeout=30).stdout
+    values = dict(line.split(":", 1) for line in tracking.splitlines() if ":" in line)
+    return f"source {values.get('Reference ID', '?').strip()}, {values.get('System time', '?').strip()}"
+
+
+def rehearse(with_lynis: bool = True) -> int:
+    summary = Summary()
+    lab = Lab()
+    try:
+        started = time.monotonic()
+        lab.up()
+        summary.add("lab up", True, f"{time.monotonic() - started:.0f} s")
+
+        first = deploy_lab()
+        if not summary.add("first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"):
+            print(first.output[-6000:])
+            return 1
+        second = deploy_lab()
+        summary.add(
+            "second deploy reports no changes",
+            second.ok and second.changed == 0,
+            f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
+        )
+        if second.changed:
+            print(second.output[-6000:])
+        run_suite(lab, summary)
+        report = chrony_report(lab)
+        summary.add("time synchronised to the lab's NTP server", f"({NTP_SERVER_IPV4})" in report, report)
+        if with_lynis:
+            index = lynis_index(lab)
+            summary.add("Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)")
+    finally:
+        lab.down()
+        summary.print()
+    return 0 if all(ok for _, ok, _ in summary.steps) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m difusor.lab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", nargs="?", default="rehearse", choices=["rehearse", "up", "deploy", "down"])
+    parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit (saves about a minute)")
+    args = parser.parse_args(argv)
+    if args.command == "rehearse":
+        return rehearse(with_lynis=not args.no_lynis)
+    if args.command == "up":
+        Lab().up()
+        print(f"lab is up: ssh -F {Lab().ssh_config} difusor-lab")
+        return 0
+    if args.command == "down":
+        Lab().down()
+        return 0
+    run = deploy_lab()
+    print(run.output)
+    return 0 if run.ok else 1

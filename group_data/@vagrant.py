@@ -1,0 +1,16 @@
+# Settings for the Vagrant rehearsal VM (the @vagrant connector puts every VM in this group).
+rehearsal = True
+portal_domain = "prep.vagrant.test"
+
+# Vagrant's own SSH arrives from the provider's NAT gateway: trust it, or the firewall
+# would cut off `vagrant ssh` and pyinfra. VirtualBox NAT: 10.0.2.2. libvirt's management
+# network: 192.168.121.0/24 (the host is .1).
+trusted_sources = {
+    "vagrant-virtualbox": ["10.0.2.2/32"],
+    "vagrant-libvirt": ["192.168.121.0/24"],
+    "instituto": ["192.0.2.0/28", "2001:db8:100::/48"],
+}
+
+# Vagrant's host key changes with every VM.
+ssh_known_hosts_file = "/dev/null"
+ssh_strict_host_key_checking = "no"

@@ -1,0 +1,29 @@
+# Settings of your difusor server. Every setting and its default: docs/settings.md.
+# Values here apply to all hosts; an inventory entry can override them per host.
+# Secrets (rsync password, CDN token) go in .env, never here.
+
+# The public name of your results portal.
+portal_domain = "prep.example.com.mx"
+admin_email = "sistemas@example.com.mx"
+
+# Networks allowed to reach SSH (22) and rsync (873), by name: the institute's technicians
+# and package pushers (ask the OPLE/INE for their ranges), and your own admin networks.
+# List IPv6 prefixes too: a rule for an IPv4 network does not cover IPv6.
+# Documentation ranges below: replace them before the first deploy.
+trusted_sources = {
+    "instituto": ["192.0.2.0/28", "2001:db8:100::/48"],
+    "administracion": ["198.51.100.0/29", "2001:db8:200::/48"],
+}
+
+# Administrators: Unix accounts with passwordless sudo, SSH keys only.
+operators = [
+    {
+        "name": "ana",
+        "ssh_keys": [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53 ana@example (replace)",
+        ],
+    },
+]
+
+# Keys of the institute's technicians for root (the institute asks for root access).
+root_ssh_keys = []

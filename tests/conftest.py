@@ -1,0 +1,82 @@
+"""
+Where the host and lab suites run.
+
+By default against the local lab: the session brings the lab host up, deploys it with the
+real pyinfra command line and tears it all down at the end (``DIFUSOR_LAB_REUSE=1`` uses a
+lab that is already up and deployed, as ``make rehearse`` does).
+
+Against a real server, only the host suite applies:
+
+    pytest tests/host --target ssh://root@prep.example.com.mx --inventory inventory/production.py
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+import testinfra
+
+from difusor.settings import Settings, inventory_settings
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("difusor")
+    group.addoption("--target", help="testinfra host of a deployed server (default: the local lab)")
+    group.addoption("--inventory", default="inventory/production.py", help="pyinfra inventory of --target")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--target"):
+        skip = pytest.mark.skip(reason="needs the local lab's namespaces")
+        for item in items:
+            if "lab" in item.keywords:
+                item.add_marker(skip)
+
+
+@dataclass
+class Target:
+    host: object
+    settings: Settings
+    name: str
+
+
+@pytest.fixture(scope="session")
+def lab():
+    from difusor.lab import Lab
+    from difusor.lab.rehearse import deploy_lab
+
+    lab = Lab()
+    if os.environ.get("DIFUSOR_LAB_REUSE") == "1":
+        yield lab
+        return
+    lab.up()
+    try:
+        run = deploy_lab()
+        assert run.ok, "first deploy of the lab host failed:\n" + run.output[-6000:]
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="session")
+def target(request) -> Target:
+    spec = request.config.getoption("--target")
+    if spec:
+        name, settings = inventory_settings(request.config.getoption("--inventory"))
+        return Target(testinfra.get_host(spec, ssh_config=request.config.getoption("ssh_config")), settings, name)
+    lab = request.getfixturevalue("lab")
+    name, settings = inventory_settings("inventory/lab.py")
+    return Target(testinfra.get_host(f"ssh://{name}", ssh_config=str(lab.ssh_config)), settings, name)
+
+
+@pytest.fixture(scope="session")
+def host(target):
+    """The testinfra host under test (replaces testinfra's own --hosts fixture)."""
+    return target.host
+
+
+@pytest.fixture(scope="session")
+def settings(target) -> Settings:
+    return target.settings

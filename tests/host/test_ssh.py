@@ -1,0 +1,97 @@
+"""SSH access: effective sshd configuration, accounts, sudo, moduli, fail2ban."""
+
+import pytest
+
+from difusor import hardening
+from difusor.deploys.ssh import OPERATORS_GROUP, SSH_PACKAGES
+
+
+@pytest.fixture(scope="module")
+def sshd(host) -> dict[str, str]:
+    """Effective sshd settings, as sshd itself resolves them (sshd -T)."""
+    output = host.check_output("sshd -T -C user=root,host=difusor,addr=127.0.0.1")
+    values: dict[str, str] = {}
+    for line in output.splitlines():
+        key, _, value = line.partition(" ")
+        values[key] = value if key not in values else values[key] + "\n" + value
+    return values
+
+
+@pytest.mark.parametrize("package", SSH_PACKAGES)
+def test_packages(host, package):
+    assert host.package(package).is_installed
+
+
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        ("permitrootlogin", "without-password"),
+        ("passwordauthentication", "no"),
+        ("permitemptypasswords", "no"),
+        ("kbdinteractiveauthentication", "no"),
+        ("pubkeyauthentication", "yes"),
+        ("maxauthtries", "2"),
+        ("logingracetime", "30"),
+        ("loglevel", "VERBOSE"),
+        ("clientaliveinterval", "300"),
+        ("clientalivecountmax", "3"),
+        ("x11forwarding", "no"),
+        ("allowtcpforwarding", "no"),
+        ("allowagentforwarding", "no"),
+        ("permittunnel", "no"),
+        ("permituserenvironment", "no"),
+        ("strictmodes", "yes"),
+        ("hostbasedauthentication", "no"),
+        ("ignorerhosts", "yes"),
+        ("compression", "no"),
+        ("ciphers", ",".join(hardening.SSH_CIPHERS)),
+        ("kexalgorithms", ",".join(hardening.SSH_KEX_ALGORITHMS)),
+        ("macs", ",".join(hardening.SSH_MACS)),
+    ],
+)
+def test_sshd_effective_config(sshd, key, expected):
+    assert sshd[key] == expected
+
+
+def test_sshd_running_and_config_private(host):
+    assert host.service("ssh").is_running and host.service("ssh").is_enabled
+    config = host.file("/etc/ssh/sshd_config")
+    assert (config.user, config.group, config.mode) == ("root", "root", 0o600)
+    assert not host.file("/etc/ssh/sshd_config.difusor-new").exists
+
+
+def test_no_small_moduli(host):
+    sizes = host.check_output("awk '!/^#/ {print $5 + 1}' /etc/ssh/moduli").split()
+    assert sizes, "moduli file is empty"
+    assert min(map(int, sizes)) >= hardening.SSH_MODULI_MIN_BITS
+
+
+def test_operators_have_keys_and_sudo(host, settings):
+    for operator in settings.operators:
+        user = host.user(operator.name)
+        assert user.exists
+        assert (OPERATORS_GROUP in user.groups) is operator.sudo
+        keys = host.file(f"{user.home}/.ssh/authorized_keys")
+        assert keys.user == operator.name and keys.mode == 0o600
+        assert set(keys.content_string.split("\n")) - {""} == set(operator.ssh_keys)
+
+
+def test_sudoers_valid_and_passwordless(host, settings):
+    sudoers = host.file(f"/etc/sudoers.d/{OPERATORS_GROUP}")
+    assert (sudoers.user, sudoers.mode) == ("root", 0o440)
+    assert host.run("visudo -cq").rc == 0
+    operator = next(op.name for op in settings.operators if op.sudo)
+    assert "NOPASSWD: ALL" in host.check_output(f"sudo -l -U {operator}")
+
+
+def test_root_keys_present(host, settings):
+    keys = host.file("/root/.ssh/authorized_keys").content_string
+    assert all(key in keys for key in settings.root_ssh_keys)
+
+
+def test_fail2ban_guards_sshd(host, settings):
+    assert host.service("fail2ban").is_running and host.service("fail2ban").is_enabled
+    assert "Currently banned" in host.check_output("fail2ban-client status sshd")
+    ignored = host.check_output("fail2ban-client get sshd ignoreip")
+    for _, network in settings.networks():
+        assert str(network) in ignored or str(network.network_address) in ignored

@@ -1,0 +1,58 @@
+"""The deploy as a sysadmin runs it: idempotent, and refusing bad input or a lockout
+before anything on the host changes."""
+
+import textwrap
+
+import pytest
+
+from difusor.lab import OPLE_IPV4, OPLE_IPV6
+from difusor.lab.rehearse import deploy_lab
+
+STATE_COMMAND = "sha256sum /etc/ssh/sshd_config /etc/chrony/chrony.conf; ufw show added; ufw status"
+
+
+def host_state(lab) -> str:
+    result = lab.ssh(STATE_COMMAND)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def write_inventory(tmp_path, **overrides) -> str:
+    """A copy of the lab inventory with some host data replaced."""
+    path = tmp_path / "inventory.py"
+    path.write_text(textwrap.dedent(f"""
+        from difusor.lab.inventory import lab_data
+        data = lab_data()
+        data.update({overrides!r})
+        lab = [("difusor-lab", data)]
+    """))
+    return str(path)
+
+
+def test_second_deploy_changes_nothing(lab):
+    run = deploy_lab()
+    assert run.ok, run.output[-4000:]
+    assert run.changed == 0, run.output[-4000:]
+    assert run.unchanged > 0
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "deploy"])
+def test_lockout_guard_stops_before_touching_the_host(lab, tmp_path, dry):
+    before = host_state(lab)
+    only_ople = {"trusted_sources": {"ople": [f"{OPLE_IPV4}/32", f"{OPLE_IPV6}/128"]}}
+    run = deploy_lab(*(["--dry"] if dry else []), inventory=write_inventory(tmp_path, **only_ople))
+    assert run.returncode != 0
+    assert "refusing to change the firewall or sshd" in run.output
+    assert "SSH client 198.18.0.1 is in none of trusted_sources (ople)" in run.output
+    assert host_state(lab) == before
+
+
+@pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "deploy"])
+def test_bad_settings_are_named_and_change_nothing(lab, tmp_path, dry):
+    before = host_state(lab)
+    bad = {"trusted_sources": {"ople": ["198.18.0.20/24"]}, "timezone": "Mexico/Veracruz"}
+    run = deploy_lab(*(["--dry"] if dry else []), inventory=write_inventory(tmp_path, **bad))
+    assert run.returncode != 0
+    assert "trusted_sources.ople[0]: '198.18.0.20/24' has host bits set" in run.output
+    assert "timezone: 'Mexico/Veracruz' is not an IANA time zone" in run.output
+    assert host_state(lab) == before

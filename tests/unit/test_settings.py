@@ -1,0 +1,148 @@
+import subprocess
+
+import pytest
+
+from difusor.settings import SettingsError, inventory_settings, parse_settings, read_secrets
+
+
+def rsa_key(tmp_path, bits: int) -> str:
+    path = tmp_path / f"rsa{bits}"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", str(bits), "-N", "", "-f", str(path)], check=True)
+    return path.with_suffix(".pub").read_text().strip()
+
+
+def test_valid_settings_and_defaults(valid_data):
+    settings = parse_settings(valid_data)
+    assert settings.timezone == "America/Mexico_City"
+    assert settings.ssh_password_authentication is False
+    assert settings.log_retention_days >= 30
+    assert [str(n) for _, n in settings.networks(6)] == ["2001:db8:10::/48"]
+
+
+def test_pyinfra_connector_keys_are_not_settings(valid_data):
+    data = dict(valid_data, ssh_key="~/.ssh/id", ssh_port=2222, _sudo_password="x")
+    assert parse_settings(data).portal_domain == "prep.example.com.mx"
+
+
+def test_trust_checks_follow_the_networks(valid_data):
+    settings = parse_settings(valid_data)
+    assert settings.is_trusted("203.0.113.14")
+    assert settings.is_trusted("::ffff:203.0.113.1")
+    assert settings.is_trusted("2001:db8:10:ffff::1")
+    assert not settings.is_trusted("203.0.113.16")
+    assert not settings.is_trusted("2001:db8:11::1")
+
+
+MALFORMED = [
+    ("cidr_host_bits", {"trusted_sources": {"ople": ["203.0.113.5/24"]}},
+     "trusted_sources.ople[0]: '203.0.113.5/24' has host bits set (did you mean 203.0.113.0/24?)"),
+    ("cidr_garbage", {"trusted_sources": {"ople": ["203.0.113.0/33"]}},
+     "trusted_sources.ople[0]: '203.0.113.0/33' is not an IPv4 or IPv6 network"),
+    ("ipv6_host_bits", {"trusted_sources": {"ople": ["2001:db8::1/32"]}},
+     "trusted_sources.ople[0]: '2001:db8::1/32' has host bits set"),
+    ("source_without_networks", {"trusted_sources": {"ople": []}},
+     "trusted_sources.ople: List should have at least 1 item"),
+    ("no_trusted_sources", {"trusted_sources": {}},
+     "trusted_sources: Dictionary should have at least 1 item"),
+    ("bad_source_name", {"trusted_sources": {"OPLE Veracruz": ["203.0.113.0/28"]}},
+     "trusted_sources.OPLE Veracruz: 'OPLE Veracruz' must be lower case letters"),
+    ("unknown_key", {"trusted_source": {"ople": ["203.0.113.0/28"]}},
+     "trusted_source: unknown setting"),
+    ("no_operators", {"operators": []},
+     "operators: List should have at least 1 item"),
+    ("empty_key_list", {"operators": [{"name": "ana", "ssh_keys": []}]},
+     "operators[0].ssh_keys: List should have at least 1 item"),
+    ("malformed_key", {"operators": [{"name": "ana", "ssh_keys": ["ssh-ed25519 AAAAnot-base64!"]}]},
+     "operators[0].ssh_keys[0]: 'ssh-ed25519 AAAAnot-base64!' has a malformed key body"),
+    ("key_type_mismatch",
+     {"operators": [{"name": "ana", "ssh_keys": ["ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53"]}]},
+     "has a malformed key body"),
+    ("dsa_key", {"operators": [{"name": "ana", "ssh_keys": ["ssh-dss AAAAB3NzaC1kc3MAAACBAP"]}]},
+     "has unsupported key type 'ssh-dss'"),
+    ("key_without_body", {"root_ssh_keys": ["ssh-ed25519"]},
+     "root_ssh_keys[0]: 'ssh-ed25519' is not an OpenSSH public key line"),
+    ("operator_is_root", {"operators": [{"name": "root", "ssh_keys": ["KEY"]}]},
+     "operators[0].name: 'root' is a system account"),
+    ("operator_bad_name", {"operators": [{"name": "Ana Lopez", "ssh_keys": ["KEY"]}]},
+     "operators[0].name: 'Ana Lopez' is not a valid account name"),
+    ("operator_unknown_field", {"operators": [{"name": "ana", "ssh_keys": ["KEY"], "shell": "/bin/zsh"}]},
+     "operators[0].shell: unknown setting"),
+    ("duplicate_operator", {"operators": [{"name": "ana", "ssh_keys": ["KEY"]}, {"name": "ana", "ssh_keys": ["KEY"]}]},
+     "operators: operator names must be unique, repeated: ['ana']"),
+    ("bad_domain", {"portal_domain": "prep_2024.example"},
+     "portal_domain: 'prep_2024.example' is not a fully qualified host name"),
+    ("bare_domain", {"portal_domain": "localhost"},
+     "portal_domain: 'localhost' is not a fully qualified host name"),
+    ("missing_domain", {"portal_domain": None},
+     "portal_domain: Input should be a valid string"),
+    ("bad_email", {"admin_email": "sistemas.example.com"},
+     "admin_email: 'sistemas.example.com' is not an e-mail address"),
+    ("bad_timezone", {"timezone": "Mexico/Veracruz"},
+     "timezone: 'Mexico/Veracruz' is not an IANA time zone"),
+    ("bad_ntp_server", {"ntp_servers": ["ntp server.mx"]},
+     "ntp_servers[0]: 'ntp server.mx' is neither an IP address nor a host name"),
+    ("no_ntp_server", {"ntp_servers": []},
+     "ntp_servers: List should have at least 1 item"),
+    ("bad_proxy", {"apt_proxy": "proxy.example:3128"},
+     "apt_proxy: 'proxy.example:3128' is not an http(s)://host[:port] proxy URL"),
+    ("short_retention", {"log_retention_days": 7},
+     "log_retention_days: Input should be greater than or equal to 30"),
+    ("retention_not_a_number", {"log_retention_days": "a month"},
+     "log_retention_days: Input should be a valid integer"),
+    ("clock_control_off_in_production", {"ntp_clock_control": False},
+     "ntp_clock_control=False is only for rehearsal inventories"),
+    ("secret_in_host_data", {"rsync_password": "hunter2"},
+     "rsync_password: secrets come from .env (DIFUSOR_RSYNC_PASSWORD), not host data"),
+]
+
+
+@pytest.mark.parametrize("change, expected", [case[1:] for case in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_malformed_settings_name_field_and_value(valid_data, public_key, change, expected):
+    data = dict(valid_data)
+    for key, value in change.items():
+        if key == "operators":
+            value = [
+                {k: ([public_key] * len(v) if k == "ssh_keys" and v == ["KEY"] else v) for k, v in op.items()}
+                for op in value
+            ]
+        data[key] = value
+    with pytest.raises(SettingsError) as error:
+        parse_settings(data)
+    assert expected in str(error.value)
+
+
+def test_every_problem_is_reported_at_once(valid_data):
+    data = dict(valid_data, portal_domain="bad domain", timezone="Nowhere/City")
+    with pytest.raises(SettingsError) as error:
+        parse_settings(data)
+    assert len(error.value.problems) == 2
+
+
+def test_short_rsa_keys_are_refused_long_ones_accepted(valid_data, tmp_path):
+    with pytest.raises(SettingsError, match="is a 2048-bit RSA key; at least 3072 bits"):
+        parse_settings(dict(valid_data, root_ssh_keys=[rsa_key(tmp_path, 2048)]))
+    assert parse_settings(dict(valid_data, root_ssh_keys=[rsa_key(tmp_path, 3072)])).root_ssh_keys
+
+
+def test_secrets_come_from_env_file_and_never_show(valid_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("DIFUSOR_RSYNC_PASSWORD", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("DIFUSOR_RSYNC_PASSWORD=s3cr3t-value\n")
+    settings = parse_settings(valid_data, read_secrets(env_file))
+    assert settings.rsync_password.get_secret_value() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(settings)
+
+
+def test_environment_overrides_env_file(tmp_path, monkeypatch):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DIFUSOR_RSYNC_PASSWORD=from-file\n")
+    monkeypatch.setenv("DIFUSOR_RSYNC_PASSWORD", "from-environment")
+    assert read_secrets(env_file) == {"rsync_password": "from-environment"}
+
+
+def test_shipped_example_settings_validate(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIFUSOR_ENV_FILE", str(tmp_path / "absent.env"))
+    name, settings = inventory_settings("inventory/production.py")
+    assert name == "prep.example.com.mx"
+    assert settings.rehearsal is False
+    assert settings.trusted_sources

@@ -1,0 +1,92 @@
+import re
+
+import pytest
+
+from difusor import hardening
+from difusor.deploys.firewall import desired_rules
+from difusor.render import render
+from difusor.settings import parse_settings
+
+
+@pytest.fixture()
+def settings(valid_data):
+    return parse_settings(dict(valid_data, trusted_sources={
+        "ople": ["203.0.113.20/32", "2001:db8:10::/48"], "admins": ["198.51.100.0/29"],
+    }))
+
+
+def directives(text: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.strip().partition(" ")
+            found.setdefault(key, []).append(value)
+    return found
+
+
+def test_sshd_config_follows_the_baseline(settings):
+    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening))
+    assert config["PermitRootLogin"] == ["prohibit-password"]
+    assert config["PasswordAuthentication"] == ["no"]
+    assert config["MaxAuthTries"] == ["2"]
+    assert config["Ciphers"] == [",".join(hardening.SSH_CIPHERS)]
+    assert config["KexAlgorithms"] == [",".join(hardening.SSH_KEX_ALGORITHMS)]
+    assert config["MACs"] == [",".join(hardening.SSH_MACS)]
+    for off in ("X11Forwarding", "AllowTcpForwarding", "PermitTunnel", "PermitEmptyPasswords"):
+        assert config[off] == ["no"], off
+    assert all(len(values) == 1 for key, values in config.items() if key not in ("HostKey", "ListenAddress"))
+
+
+def test_sshd_password_login_only_when_asked(valid_data):
+    settings = parse_settings(dict(valid_data, ssh_password_authentication=True))
+    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening))
+    assert config["PasswordAuthentication"] == ["yes"]
+
+
+def test_fail2ban_never_bans_trusted_sources(settings):
+    jail = render("ssh/fail2ban-sshd.local.j2", settings=settings)
+    ignore = re.search(r"^ignoreip = (.*)$", jail, re.M).group(1).split()
+    assert ignore == ["127.0.0.1/8", "::1", "203.0.113.20/32", "2001:db8:10::/48", "198.51.100.0/29"]
+    assert "backend = systemd" in jail
+
+
+def test_chrony_pools_and_servers(settings):
+    conf = render("time/chrony.conf.j2", servers=["0.mx.pool.ntp.org", "198.18.0.20"])
+    assert "pool 0.mx.pool.ntp.org iburst" in conf
+    assert "server 198.18.0.20 iburst" in conf
+    assert re.search(r"^cmdport 0$", conf, re.M)
+
+
+def test_journald_and_proxy_render_values():
+    journald = render("base/journald.conf.j2", max_use_mb=512, retention_days=120)
+    assert "SystemMaxUse=512M" in journald and "MaxRetentionSec=120day" in journald
+    assert 'Acquire::http::Proxy "http://proxy.example:3128";' in render(
+        "base/apt-proxy.conf.j2", proxy="http://proxy.example:3128")
+
+
+def test_missing_template_value_is_an_error():
+    from jinja2 import UndefinedError
+    with pytest.raises(UndefinedError):
+        render("base/journald.conf.j2", max_use_mb=512)
+
+
+def test_firewall_rules_in_ufw_syntax(settings):
+    assert desired_rules(settings) == [
+        "allow 80/tcp",
+        "allow 443/tcp",
+        "allow from 203.0.113.20 to any port 22 proto tcp comment 'difusor:ople'",
+        "allow from 203.0.113.20 to any port 873 proto tcp comment 'difusor:ople'",
+        "allow from 2001:db8:10::/48 to any port 22 proto tcp comment 'difusor:ople'",
+        "allow from 2001:db8:10::/48 to any port 873 proto tcp comment 'difusor:ople'",
+        "allow from 198.51.100.0/29 to any port 22 proto tcp comment 'difusor:admins'",
+        "allow from 198.51.100.0/29 to any port 873 proto tcp comment 'difusor:admins'",
+    ]
+
+
+def test_settings_reference_is_current():
+    from pathlib import Path
+
+    from difusor.settings_doc import settings_markdown
+
+    reference = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+    assert reference.read_text() == settings_markdown(), "run: python -m difusor.settings_doc > docs/settings.md"
