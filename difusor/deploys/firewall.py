@@ -11,14 +11,19 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt
+from pyinfra.operations import apt, files
 
 from difusor.context import ensure_no_lockout, host_settings
+from difusor.hardening import SYSCTL_NETWORK
 from difusor.operations import ufw
 from difusor.settings import Settings
 
 PUBLIC_TCP_PORTS = (80, 443)
 TRUSTED_TCP_PORTS = (22, 873)
+# ufw re-applies its own sysctl file on every start and reload, and that file turns martian
+# logging off: keep it in line with the baseline.
+UFW_SYSCTL_FILE = "/etc/ufw/sysctl.conf"
+UFW_SYSCTL_KEYS = ("net.ipv4.conf.all.log_martians", "net.ipv4.conf.default.log_martians")
 
 
 def desired_rules(settings: Settings) -> list[str]:
@@ -37,6 +42,14 @@ def firewall():
     ensure_no_lockout()
 
     apt.packages(name="ufw", packages=["ufw"])
+    for key in UFW_SYSCTL_KEYS:
+        ufw_key = key.replace(".", "/")
+        files.line(
+            name=f"ufw keeps {key}",
+            path=UFW_SYSCTL_FILE,
+            line=f"^{ufw_key}=.*$",
+            replace=f"{ufw_key}={SYSCTL_NETWORK[key]}",
+        )
     ufw.rules(name="Firewall rules", rules=desired_rules(settings))
     ufw.policy(name="Firewall policies", incoming="deny", outgoing="allow", routed="deny")
     ufw.enabled(name="Firewall enabled")
