@@ -20,6 +20,8 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from difusor.facts import ChronyTracking
+
 from .core import REPO_ROOT, Lab
 from .network import NTP_SERVER_IPV4
 
@@ -76,7 +78,7 @@ class Summary:
         return ok
 
     def print(self) -> None:
-        width = max(len(name) for name, _, _ in self.steps) if self.steps else 10
+        width = min(max((len(name) for name, _, _ in self.steps), default=10), 60)
         print("\n== difusor rehearsal summary ==")
         for name, ok, detail in self.steps:
             print(f"  {'PASS' if ok else 'FAIL'}  {name.ljust(width)}  {detail}")
@@ -112,9 +114,11 @@ def lynis_index(lab: Lab) -> int | None:
 
 
 def chrony_report(lab: Lab) -> str:
-    tracking = lab.ssh("chronyc -n tracking", timeout=30).stdout
-    values = dict(line.split(":", 1) for line in tracking.splitlines() if ":" in line)
-    return f"source {values.get('Reference ID', '?').strip()}, {values.get('System time', '?').strip()}"
+    tracking = ChronyTracking().process(lab.ssh("chronyc -n tracking", timeout=30).stdout.splitlines())
+    return (
+        f"source {tracking['reference']}, offset {tracking['offset_seconds']} s, "
+        f"leap status {tracking['leap_status']}"
+    )
 
 
 def rehearse(with_lynis: bool = True) -> int:
