@@ -17,6 +17,7 @@ from . import network as net
 from . import rootfs as rfs
 from ._util import LabError, log, remove_tree, require_root, run, sigterm_unwinds, write_file
 from .machine import Machine
+from .acme import AcmeServer
 from .services import NtpServer, Proxy, pids_with_arg, wait_ntp
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,7 @@ class Lab:
         self.machine = Machine(self.workdir, self.rootfs)
         self.proxy = Proxy(self.workdir)
         self.ntp = NtpServer(self.workdir)
+        self.acme = AcmeServer(self.workdir)
         self.timings: dict[str, float] = {}
 
     def __repr__(self) -> str:
@@ -152,6 +154,7 @@ class Lab:
         self.ntp.start()
         answer = wait_ntp(net.PUBLIC_NETNS, net.NTP_SERVER_IPV4)
         log.info("NTP answers on the lab network: %s", answer)
+        self.acme.start()
         self._timed("network", t0)
 
         self._write_ssh_config()
@@ -268,6 +271,7 @@ class Lab:
                 errors.append(f"{getattr(fn, '__qualname__', fn)}: {exc}")
 
         step(self.machine.stop, self.stop_timeout)
+        step(self.acme.stop)
         step(self.ntp.stop)
         step(self.proxy.stop)
         for n in net.NAMESPACES.values():  # anything else still running in our namespaces
