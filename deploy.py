@@ -1,5 +1,5 @@
 """
-difusor: bring a server to the hardened baseline of a PREP difusor.
+difusor: bring a server to the hardened baseline of a PREP difusor and serve the portal.
 
     pyinfra inventory/production.py deploy.py
 
@@ -9,6 +9,7 @@ on the server changes (see docs/settings.md).
 
 from difusor.deploys.base import base_system
 from difusor.deploys.firewall import firewall
+from difusor.deploys.portal import portal
 from difusor.deploys.ssh import ssh_access
 from difusor.deploys.timesync import time_sync
 
@@ -16,3 +17,4 @@ base_system()
 time_sync()
 ssh_access()
 firewall()
+portal()

@@ -164,3 +164,32 @@ class ChronyTracking(FactBase):
             ),
             "leap_status": values.get("Leap status", "unknown"),
         }
+
+
+class Certificate(FactBase):
+    """
+    An X.509 certificate file (links followed): subject alternative names, issuer, serial and
+    expiry, or ``None`` when the file is missing or not a certificate.
+    """
+
+    def command(self, path: str) -> str:
+        return (
+            f"openssl x509 -in {path} -noout -serial -enddate -issuer -ext subjectAltName "
+            "2>/dev/null || true"
+        )
+
+    def process(self, output: list[str]) -> dict | None:
+        values: dict = {"names": []}
+        for line in output:
+            line = line.strip()
+            if line.startswith("serial="):
+                values["serial"] = line.split("=", 1)[1]
+            elif line.startswith("notAfter="):
+                values["not_after"] = line.split("=", 1)[1]
+            elif line.startswith("issuer="):
+                values["issuer"] = line.split("=", 1)[1].strip()
+            elif line.startswith("DNS:") or ", DNS:" in line or line.startswith("IP Address:"):
+                values["names"] = [
+                    name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
+                ]
+        return values if "serial" in values else None

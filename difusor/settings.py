@@ -24,7 +24,7 @@ import re
 import struct
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from dotenv import dotenv_values
@@ -103,6 +103,28 @@ def _source_name(value: str) -> str:
     return value
 
 
+def _origin(value: str) -> str:
+    match = re.match(r"^https?://([^/:]+)(:\d{1,5})?$", value)
+    if not match or not (is_hostname(match.group(1).lower()) or _is_ip(match.group(1))):
+        raise ValueError(f"{value!r} is not an origin (scheme://host[:port], no path)")
+    return value.lower()
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _local_file(value: str) -> str:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{value!r} does not exist on this machine")
+    return str(path)
+
+
 def _ntp_server(value: str) -> str:
     try:
         return str(ipaddress.ip_address(value))
@@ -158,6 +180,8 @@ Network = Annotated[Any, AfterValidator(_network)]
 SourceName = Annotated[str, AfterValidator(_source_name)]
 PublicKey = Annotated[str, AfterValidator(_ssh_public_key)]
 NtpServer = Annotated[str, AfterValidator(_ntp_server)]
+Origin = Annotated[str, AfterValidator(_origin)]
+LocalFile = Annotated[str, AfterValidator(_local_file)]
 
 
 class Operator(BaseModel):
@@ -234,6 +258,56 @@ class Settings(BaseModel):
         default=2048, ge=64, le=65536, description="Cap on the persistent journal's disk use."
     )
 
+    # The portal (nginx)
+    portal_mode: Literal["static", "proxy"] = Field(
+        default="static",
+        description="static: nginx serves the published corte; proxy: nginx proxies to the "
+        "institute's application on loopback, with micro-caching.",
+    )
+    proxy_upstream: str = Field(
+        default="http://127.0.0.1:8080",
+        description="Application behind the portal in proxy mode; loopback only.",
+    )
+    tls_source: Literal["acme", "provided", "selfsigned"] = Field(
+        default="acme",
+        description="acme: certbot (HTTP-01, webroot, automatic renewal); provided: your files; "
+        "selfsigned: rehearsals only.",
+    )
+    acme_server: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory", description="ACME directory URL."
+    )
+    acme_ca_bundle: LocalFile | None = Field(
+        default=None,
+        description="CA file (on this machine) to trust for a private or test ACME server.",
+    )
+    tls_certificate_file: LocalFile | None = Field(
+        default=None, description="provided: certificate chain (PEM) on this machine."
+    )
+    tls_key_file: LocalFile | None = Field(
+        default=None, description="provided: private key (PEM) on this machine; never in git."
+    )
+    embed_origins: list[Origin] = Field(
+        default=[],
+        description="Origins allowed to embed the results in a frame (CSP frame-ancestors), "
+        "e.g. https://www.example.com.mx.",
+    )
+    cdn: Literal["none", "cloudflare"] = Field(
+        default="none",
+        description="CDN in front of the portal: cloudflare trusts Cloudflare's published "
+        "ranges for the real client address (CF-Connecting-IP).",
+    )
+    cdn_networks: list[Network] = Field(
+        default=[],
+        description="Other proxies/CDN networks whose X-Forwarded-For is trusted.",
+    )
+    rate_limit_per_second: int = Field(
+        default=30,
+        ge=1,
+        description="Requests per second per client address (burst of 10 s worth). Generous: "
+        "universities and mobile carriers put many readers behind one address.",
+    )
+    connection_limit: int = Field(default=100, ge=1, le=65535, description="Open connections per client address.")
+
     # Safety switches
     allow_lockout: bool = Field(
         default=False,
@@ -275,12 +349,31 @@ class Settings(BaseModel):
             raise ValueError(f"operator names must be unique, repeated: {duplicates}")
         return value
 
+    @field_validator("proxy_upstream")
+    @classmethod
+    def _loopback_upstream(cls, value: str) -> str:
+        match = re.match(r"^http://(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d{1,5})$", value)
+        if not match:
+            raise ValueError(f"{value!r} must be http://127.0.0.1:PORT (or [::1]): the application stays on loopback")
+        return value
+
+    @field_validator("tls_key_file")
+    @classmethod
+    def _key_not_in_git(cls, value: str | None) -> str | None:
+        if value and _tracked_by_git(value):
+            raise ValueError(f"{value!r} is tracked by git: a private key must never be committed")
+        return value
+
     @model_validator(mode="after")
     def _rehearsal_only(self) -> Settings:
         if not self.ntp_clock_control and not self.rehearsal:
             raise ValueError(
                 "ntp_clock_control=False is only for rehearsal inventories (set rehearsal=True)"
             )
+        if self.tls_source == "selfsigned" and not self.rehearsal:
+            raise ValueError("tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)")
+        if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
+            raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
         return self
 
     def networks(self, family: int | None = None):
@@ -297,6 +390,22 @@ class Settings(BaseModel):
         if ip.version == 6 and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         return any(ip in network for _, network in self.networks(ip.version))
+
+
+def _tracked_by_git(path: str) -> bool:
+    """True when the file is committed (or staged) in the git repository it sits in."""
+    import subprocess
+
+    file = Path(path).resolve()
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(file.parent), "ls-files", "--error-unmatch", file.name],
+            capture_output=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
 
 
 @lru_cache(maxsize=1)

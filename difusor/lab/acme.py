@@ -65,6 +65,8 @@ class AcmeServer:
             "tlsPort": 443,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": False,
+            # 90 days, like Let's Encrypt (pebble's default of 5 years fails Mozilla's profile).
+            "certificateValidityPeriod": 90 * 24 * 3600,
         }}, indent=2) + "\n")
         # Every name resolves to the lab host: the portal's name needs no real DNS.
         dns = _start(

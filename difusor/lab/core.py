@@ -307,8 +307,8 @@ class Lab:
         cmd = argv_or_cmd if isinstance(argv_or_cmd, str) else shlex.join(map(str, argv_or_cmd))
         full = ["ssh", "-F", str(self.ssh_config), net.MACHINE, "--", cmd]
         try:
-            return subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input,
-                                  stdin=None if input is not None else subprocess.DEVNULL)
+            feed = {"input": input} if input is not None else {"stdin": subprocess.DEVNULL}
+            return subprocess.run(full, capture_output=True, text=True, timeout=timeout, **feed)
         except subprocess.TimeoutExpired as exc:
             return _completed(full, exc, timeout)
 

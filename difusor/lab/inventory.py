@@ -5,6 +5,7 @@ trusted sources, its apt proxy and NTP server, and the lab key as the operator's
 
 from __future__ import annotations
 
+from .acme import ACME_DIRECTORY
 from .core import default_workdir
 from .network import (
     CONTROLLER_IPV4,
@@ -16,6 +17,10 @@ from .network import (
     OPLE_IPV6,
     PROXY_URL,
 )
+
+
+# A difusor's own site that embeds the results in a frame.
+EMBED_ORIGIN = "https://www.difusor.lab.test"
 
 
 def lab_data(trusted_sources: dict | None = None) -> dict:
@@ -42,6 +47,11 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         # The lab machine shares this computer's clock and cannot set it.
         "ntp_clock_control": False,
         "apt_proxy": PROXY_URL,
+        # Certificates from the lab's own ACME server (pebble on the ople namespace).
+        "tls_source": "acme",
+        "acme_server": ACME_DIRECTORY,
+        "acme_ca_bundle": str(default_workdir() / "acme-ca.pem"),
+        "embed_origins": [EMBED_ORIGIN],
     }
 
 

@@ -1,15 +1,19 @@
 """
-Put a configuration file in place only after a command has validated it.
+File operations pyinfra lacks.
 
-For files whose mistakes lock people out (sshd_config, sudoers): the new content is
-uploaded beside the destination, checked, and renamed over it only if the check passes,
-so a bad template never replaces a working file.
+``validated``: put a configuration file in place only after a command has checked it. For
+files whose mistakes lock people out (sshd_config, sudoers, nginx.conf): the new content is
+uploaded beside the destination, checked, and renamed over it only if the check passes, so a
+bad template never replaces a working file.
+
+``link_if_absent``: a symlink that another program owns once it exists.
 
 Example::
 
     from difusor.operations import files
 
     files.validated(content=text, dest="/etc/ssh/sshd_config", validate="sshd -t -f {path}")
+    files.link_if_absent(path="/srv/difusor/current", target="/srv/difusor/placeholder")
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import Directory, File, Link, Sha256File
 from pyinfra.operations import files as pyinfra_files
 
 
@@ -48,3 +52,15 @@ def validated(content: str, dest: str, validate: str, mode: str = "644", user="r
     )
     yield StringCommand(validate.format(path=candidate))
     yield StringCommand("mv", "-f", candidate, dest)
+
+
+@operation()
+def link_if_absent(path: str, target: str):
+    """
+    Create the symlink ``path`` -> ``target`` only when ``path`` does not exist: for links
+    another program owns afterwards (the publisher switches the live release).
+    """
+    if host.get_fact(Link, path=path) or host.get_fact(File, path=path) or host.get_fact(Directory, path=path):
+        host.noop(f"{path} exists")
+        return
+    yield StringCommand("ln", "-s", target, path)

@@ -146,3 +146,40 @@ def test_shipped_example_settings_validate(monkeypatch, tmp_path):
     assert name == "prep.example.com.mx"
     assert settings.rehearsal is False
     assert settings.trusted_sources
+
+
+PORTAL_MALFORMED = [
+    ("domain_with_space", {"portal_domain": "prep 2024.example.mx"}, "portal_domain: 'prep 2024.example.mx' is not a fully qualified host name"),
+    ("embed_origin_with_path", {"embed_origins": ["https://www.example.mx/resultados"]},
+     "embed_origins[0]: 'https://www.example.mx/resultados' is not an origin (scheme://host[:port], no path)"),
+    ("embed_origin_without_scheme", {"embed_origins": ["www.example.mx"]}, "embed_origins[0]: 'www.example.mx' is not an origin"),
+    ("provided_without_files", {"tls_source": "provided"}, "tls_source='provided' needs tls_certificate_file and tls_key_file"),
+    ("provided_key_missing", {"tls_source": "provided", "tls_key_file": "/nonexistent/prep.key"},
+     "tls_key_file: '/nonexistent/prep.key' does not exist on this machine"),
+    ("selfsigned_in_production", {"tls_source": "selfsigned"}, "tls_source='selfsigned' is only for rehearsal inventories"),
+    ("unknown_tls_source", {"tls_source": "letsencrypt"}, "tls_source: Input should be 'acme', 'provided' or 'selfsigned'"),
+    ("public_upstream", {"portal_mode": "proxy", "proxy_upstream": "http://203.0.113.7:8080"},
+     "proxy_upstream: 'http://203.0.113.7:8080' must be http://127.0.0.1:PORT"),
+    ("bad_cdn_network", {"cdn_networks": ["10.0.0.1/8"]}, "cdn_networks[0]: '10.0.0.1/8' has host bits set"),
+]
+
+
+@pytest.mark.parametrize("change, expected", [c[1:] for c in PORTAL_MALFORMED], ids=[c[0] for c in PORTAL_MALFORMED])
+def test_malformed_portal_settings(valid_data, change, expected):
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**valid_data, **change})
+    assert expected in str(error.value)
+
+
+def test_selfsigned_allowed_for_rehearsal(valid_data):
+    assert parse_settings({**valid_data, "tls_source": "selfsigned", "rehearsal": True}).tls_source == "selfsigned"
+
+
+def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "prep.key").write_text("key")
+    (tmp_path / "prep.crt").write_text("crt")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "prep.key"], check=True)
+    with pytest.raises(SettingsError, match="prep.key' is tracked by git"):
+        parse_settings({**valid_data, "tls_source": "provided", "tls_certificate_file": str(tmp_path / "prep.crt"),
+                        "tls_key_file": str(tmp_path / "prep.key")})

@@ -90,3 +90,38 @@ def test_settings_reference_is_current():
 
     reference = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
     assert reference.read_text() == settings_markdown(), "run: python -m difusor.settings_doc > docs/settings.md"
+
+
+def nginx_directives(settings) -> str:
+    from difusor.deploys.portal import nginx_config
+
+    return nginx_config(settings)
+
+
+def test_nginx_static_portal(settings):
+    conf = nginx_directives(settings)
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in conf
+    assert "server_tokens off;" in conf
+    assert "root /srv/difusor/current/site;" in conf
+    assert "proxy_pass" not in conf
+    assert "set_real_ip_from" not in conf
+    assert "return 301 https://prep.example.com.mx$request_uri;" in conf
+    # Every location that sets headers repeats the security headers (nginx does not inherit them).
+    assert conf.count('add_header Strict-Transport-Security "max-age=63072000" always;') == conf.count("location ") - 1
+
+
+def test_nginx_proxy_mode_with_cloudflare(valid_data):
+    settings = parse_settings(dict(valid_data, portal_mode="proxy", proxy_upstream="http://127.0.0.1:9000",
+                                   cdn="cloudflare", embed_origins=["https://www.example.mx"]))
+    conf = nginx_directives(settings)
+    assert "server 127.0.0.1:9000;" in conf
+    assert "proxy_cache difusor_micro;" in conf and "proxy_cache_lock on;" in conf
+    assert "set_real_ip_from 173.245.48.0/20;" in conf and "real_ip_header CF-Connecting-IP;" in conf
+    assert "frame-ancestors 'self' https://www.example.mx;" in conf
+
+
+def test_logrotate_reopens_and_keeps_retention():
+    conf = render("portal/logrotate-nginx.j2", retention_days=120)
+    assert "rotate 120" in conf and "daily" in conf and "compress" in conf
+    assert "copytruncate" not in conf.replace("copytruncate would", "")
+    assert 'kill -USR1 "$(cat /run/nginx.pid)"' in conf

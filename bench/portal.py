@@ -1,0 +1,152 @@
+"""
+Portal benchmark: requests per second and p99 latency over HTTPS from the lab's `public`
+namespace, for a 200 KB results JSON and for the index page, with difusor's hardened nginx
+configuration and with Debian's stock configuration, on the same lab host in one run.
+
+    python bench/portal.py            # brings a lab up, deploys, measures, tears down
+    python bench/portal.py --reuse    # against a lab that is already up and deployed
+
+Each wrk run is bounded (--seconds, default 10, 32 connections); the configurations alternate
+over --rounds (default 3) and the medians are printed. The hardened configuration
+is measured with its per-client rate limit lifted: from one client address the limit would
+otherwise (rightly) answer 429, and what is compared is the cost of TLS, headers and logging.
+Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from difusor import paths  # noqa: E402
+from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config  # noqa: E402
+from difusor.lab import LAB_IPV4, Lab  # noqa: E402
+from difusor.lab.rehearse import deploy_lab  # noqa: E402
+from difusor.settings import inventory_settings  # noqa: E402
+
+RESULTS_JSON = "bench/results.json"
+STOCK_SITE = "/etc/nginx/sites-enabled/bench-stock"
+STOCK_SERVER = f"""
+server {{
+    listen 443 ssl http2 default_server;
+    listen [::]:443 ssl http2 default_server;
+    ssl_certificate {LIVE_CERTIFICATE};
+    ssl_certificate_key {LIVE_KEY};
+    root {paths.CURRENT_LINK}/site;
+    index index.html;
+}}
+"""
+
+
+def install_config(lab: Lab, text: str) -> None:
+    result = lab.ssh("cat > /etc/nginx/nginx.conf && nginx -q -t && systemctl reload nginx && sleep 1", input=text)
+    if result.returncode:
+        raise SystemExit(f"nginx rejected the configuration: {result.stderr}")
+
+
+def stock_config(lab: Lab) -> str:
+    """Debian's own nginx.conf, from the nginx-common package on the lab host."""
+    result = lab.ssh(
+        "cd /tmp && apt-get download -q nginx-common >/dev/null && "
+        "dpkg-deb --fsys-tarfile nginx-common_*.deb | tar -xO ./etc/nginx/nginx.conf",
+        timeout=300,
+    )
+    if result.returncode or "http {" not in result.stdout:
+        raise SystemExit(f"could not read the stock nginx.conf: {result.stderr}")
+    return result.stdout
+
+
+def wrk(lab: Lab, path: str, seconds: int, connections: int) -> dict:
+    result = lab.run_in(
+        "public",
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Host: prep.lab.test",
+         f"https://{LAB_IPV4}/{path}"],
+        timeout=seconds + 60,
+    )
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", result.stdout, re.M)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+    }
+
+
+def measure(lab: Lab, seconds: int, connections: int) -> dict:
+    return {name: wrk(lab, path, seconds, connections) for name, path in (("results.json", RESULTS_JSON), ("index", ""))}
+
+
+def median_figures(rounds: list[dict]) -> dict:
+    """Per document, the median requests/s and median p99 over the rounds."""
+    return {
+        document: {
+            key: statistics.median(r[document][key] or 0 for r in rounds) for key in ("rps", "p99_ms", "non_2xx")
+        }
+        for document in rounds[0]
+    }
+
+
+def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
+    _, settings = inventory_settings("inventory/lab.py")
+    hardened = nginx_config(settings)
+    unlimited = nginx_config(settings.model_copy(update={"rate_limit_per_second": 1_000_000, "connection_limit": 65535}))
+    # A 200 KB results file, like the JSON files of a PREP site.
+    document = json.dumps({"actas": [{"clave": f"30{i:08d}", "votos": i % 997} for i in range(6500)]})
+    lab.ssh(f"mkdir -p {paths.CURRENT_LINK}/site/bench && cat > {paths.CURRENT_LINK}/site/{RESULTS_JSON}",
+            input=document[: 200 * 1024])
+    stock = stock_config(lab)
+    runs: dict[str, list[dict]] = {"hardened": [], "stock": []}
+    try:
+        # Alternate the two configurations: on a small machine the noise between runs is
+        # larger than the difference between them.
+        for _ in range(rounds):
+            lab.ssh(f"rm -f {STOCK_SITE}")
+            install_config(lab, unlimited)
+            runs["hardened"].append(measure(lab, seconds, connections))
+            lab.ssh(f"cat > {STOCK_SITE}", input=STOCK_SERVER)
+            install_config(lab, stock)
+            runs["stock"].append(measure(lab, seconds, connections))
+    finally:
+        lab.ssh(f"rm -f {STOCK_SITE} {paths.CURRENT_LINK}/site/{RESULTS_JSON}")
+        install_config(lab, hardened)
+    return {config: median_figures(results) for config, results in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reuse", action="store_true", help="use a lab that is up and deployed")
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per configuration (medians)")
+    args = parser.parse_args()
+    lab = Lab()
+    if not args.reuse:
+        lab.up()
+    try:
+        if not args.reuse and not deploy_lab().ok:
+            raise SystemExit("deploy failed")
+        figures = run(lab, args.seconds, args.connections, args.rounds)
+    finally:
+        if not args.reuse:
+            lab.down()
+    print(f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS from the public namespace, "
+          f"median of {args.rounds} alternating rounds")
+    print(f"{'document':<14}{'config':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}")
+    for document in ("results.json", "index"):
+        for config in ("hardened", "stock"):
+            f = figures[config][document]
+            print(f"{document:<14}{config:<10}{f['rps']:>10.0f}{f['p99_ms'] or 0:>10.2f}{f['non_2xx']:>9}")
+        ratio = figures["hardened"][document]["rps"] / max(figures["stock"][document]["rps"], 1)
+        print(f"{document:<14}{'ratio':<10}{ratio:>10.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""
+The portal: nginx serving the published corte (or proxying to the institute's application)
+over HTTPS, hardened and tuned for election night, with JSON access logs kept for the
+memoria técnica.
+
+Example::
+
+    from difusor.deploys.portal import portal
+    portal()
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
+
+from difusor import paths
+from difusor.context import host_settings
+from difusor.facts import Certificate
+from difusor.operations import files as difusor_files
+from difusor.operations import tls
+from difusor.render import render
+from difusor.settings import Settings
+
+# Mozilla's intermediate configuration (guideline 5.7) for OpenSSL 3.
+TLS_PROFILE = {
+    "ciphers": ":".join([
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ]),
+    "curves": "X25519:prime256v1:secp384r1",
+}
+HSTS_MAX_AGE = 63072000  # two years, as Mozilla recommends
+RESULTS_MAX_AGE = 30  # seconds: results change every 15 minutes and the CDN is purged
+ASSETS_MAX_AGE = 86400
+MICRO_CACHE_SECONDS = 1
+
+# Cloudflare's published ranges (https://www.cloudflare.com/ips/), for cdn = "cloudflare".
+CLOUDFLARE_NETWORKS = [
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+    "2a06:98c0::/29", "2c0f:f248::/32",
+]
+
+LIVE_CERTIFICATE = f"{paths.TLS_DIR}/live.crt"
+LIVE_KEY = f"{paths.TLS_DIR}/live.key"
+SELF_SIGNED = (f"{paths.TLS_DIR}/selfsigned.crt", f"{paths.TLS_DIR}/selfsigned.key")
+PROVIDED = (f"{paths.TLS_DIR}/provided.crt", f"{paths.TLS_DIR}/provided.key")
+ACME_CA_BUNDLE = f"{paths.TLS_DIR}/acme-ca.pem"
+RENEWAL_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/difusor-reload-nginx"
+
+
+def content_security_policy(settings: Settings) -> str:
+    ancestors = " ".join(["'self'", *settings.embed_origins])
+    return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
+
+
+def nginx_config(settings: Settings) -> str:
+    real_ip_networks = [str(network) for network in settings.cdn_networks]
+    if settings.cdn == "cloudflare":
+        real_ip_networks = CLOUDFLARE_NETWORKS + real_ip_networks
+    return render(
+        "portal/nginx.conf.j2",
+        settings=settings,
+        tls=TLS_PROFILE,
+        real_ip_networks=real_ip_networks,
+        real_ip_header="CF-Connecting-IP" if settings.cdn == "cloudflare" else "X-Forwarded-For",
+        upstream=settings.proxy_upstream.removeprefix("http://"),
+        content_security_policy=content_security_policy(settings),
+        hsts_max_age=HSTS_MAX_AGE,
+        results_max_age=RESULTS_MAX_AGE,
+        assets_max_age=ASSETS_MAX_AGE,
+        micro_cache_seconds=MICRO_CACHE_SECONDS,
+        certificate=LIVE_CERTIFICATE,
+        certificate_key=LIVE_KEY,
+        acme_webroot=paths.ACME_WEBROOT,
+        current=paths.CURRENT_LINK,
+        healthz_file=paths.HEALTHZ_FILE,
+    )
+
+
+@deploy("Portal")
+def portal():
+    settings = host_settings()
+    domain = settings.portal_domain
+    acme = settings.tls_source == "acme"
+
+    apt.packages(name="nginx and TLS tools", packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])])
+
+    for directory in (paths.SERVE_DIR, f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT, paths.STATE_DIR):
+        files.directory(name=f"Directory {directory}", path=directory, mode="755")
+    files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
+    files.put(
+        name="Placeholder page until the first corte",
+        src=StringIO(render("portal/placeholder.html.j2", domain=domain)),
+        dest=f"{paths.PLACEHOLDER_DIR}/site/index.html",
+    )
+    files.put(
+        name="Placeholder corte stamp",
+        src=StringIO('{"corte": null, "status": "waiting for the first corte"}\n'),
+        dest=f"{paths.PLACEHOLDER_DIR}/corte.json",
+    )
+    difusor_files.link_if_absent(
+        name="Live release (the placeholder until the publisher's first corte)",
+        path=paths.CURRENT_LINK,
+        target=paths.PLACEHOLDER_DIR,
+    )
+
+    # nginx needs a certificate before ACME can issue one: a self-signed one bridges that.
+    tls.self_signed(name="Self-signed certificate", certificate=SELF_SIGNED[0], key=SELF_SIGNED[1], domain=domain)
+    if settings.tls_source == "provided":
+        files.put(name="Provided certificate", src=settings.tls_certificate_file, dest=PROVIDED[0], mode="644")
+        files.put(name="Provided key", src=settings.tls_key_file, dest=PROVIDED[1], mode="600")
+        live = PROVIDED
+    elif acme and host.get_fact(Certificate, path=tls.acme_paths(domain)[0]):
+        live = tls.acme_paths(domain)
+    else:
+        live = SELF_SIGNED
+    certificate_links = [
+        files.link(name=f"Live {what}", path=path, target=target)
+        for what, path, target in (("certificate", LIVE_CERTIFICATE, live[0]), ("key", LIVE_KEY, live[1]))
+    ]
+
+    files.link(name="No stock default site", path="/etc/nginx/sites-enabled/default", present=False)
+    files.put(
+        name="Log rotation for nginx",
+        src=StringIO(render("portal/logrotate-nginx.j2", retention_days=settings.log_retention_days)),
+        dest="/etc/logrotate.d/nginx",
+    )
+    # Nothing between the new configuration and the reload that could fail and leave
+    # nginx running the old one.
+    nginx_conf = difusor_files.validated(
+        name="nginx configuration",
+        content=nginx_config(settings),
+        dest="/etc/nginx/nginx.conf",
+        validate="nginx -q -t -c {path}",
+    )
+    systemd.service(name="nginx running", service="nginx", running=True, enabled=True)
+    systemd.service(
+        name="Reload nginx",
+        service="nginx",
+        reloaded=True,
+        _if=any_changed(nginx_conf, *certificate_links),
+    )
+
+    if acme:
+        acme_certificate(settings)
+
+
+def acme_certificate(settings: Settings) -> None:
+    domain = settings.portal_domain
+    ca_bundle = None
+    if settings.acme_ca_bundle:
+        ca_bundle = ACME_CA_BUNDLE
+        files.put(name="CA of the ACME server", src=settings.acme_ca_bundle, dest=ACME_CA_BUNDLE, mode="644")
+    dropin = files.put(
+        name="certbot trusts the ACME server's CA on renewals",
+        src=StringIO(render("portal/certbot-ca.conf.j2", ca_bundle=ca_bundle)),
+        dest="/etc/systemd/system/certbot.service.d/difusor-ca.conf",
+    )
+    systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
+    files.put(
+        name="Reload nginx after each renewal",
+        src=StringIO("#!/bin/sh\n# Managed by difusor: serve the renewed certificate.\nsystemctl reload nginx\n"),
+        dest=RENEWAL_HOOK,
+        mode="755",
+    )
+    issued = tls.acme_certificate(
+        name=f"ACME certificate for {domain}",
+        domain=domain,
+        email=settings.admin_email,
+        server=settings.acme_server,
+        webroot=paths.ACME_WEBROOT,
+        ca_bundle=ca_bundle,
+    )
+    chain, key = tls.acme_paths(domain)
+    links = [
+        files.link(name=f"Serve the ACME {what}", path=path, target=target, _if=issued.did_change)
+        for what, path, target in (("certificate", LIVE_CERTIFICATE, chain), ("key", LIVE_KEY, key))
+    ]
+    systemd.service(
+        name="Reload nginx with the ACME certificate", service="nginx", reloaded=True, _if=any_changed(*links)
+    )
+    systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)

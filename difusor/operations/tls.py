@@ -1,0 +1,75 @@
+"""
+Certificates for the portal: a self-signed one (rehearsals, and the bootstrap nginx needs
+before ACME has issued anything) and ACME certificates through certbot's webroot plugin.
+
+Example::
+
+    from difusor.operations import tls
+
+    tls.self_signed(certificate="/etc/difusor/tls/selfsigned.crt",
+                    key="/etc/difusor/tls/selfsigned.key", domain="prep.example.com.mx")
+    tls.acme_certificate(domain="prep.example.com.mx", email="sistemas@example.com.mx",
+                         server="https://acme-v02.api.letsencrypt.org/directory",
+                         webroot="/var/www/acme")
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.facts.files import FindInFile
+
+from difusor.facts import Certificate
+
+LETSENCRYPT = "/etc/letsencrypt"
+
+
+def acme_paths(domain: str) -> tuple[str, str]:
+    """Certificate chain and key certbot keeps for a domain."""
+    return f"{LETSENCRYPT}/live/{domain}/fullchain.pem", f"{LETSENCRYPT}/live/{domain}/privkey.pem"
+
+
+@operation()
+def self_signed(certificate: str, key: str, domain: str, days: int = 397):
+    """
+    A self-signed ECDSA certificate for ``domain``; made again only when missing or for
+    another name.
+    """
+    current = host.get_fact(Certificate, path=certificate)
+    if current and domain in current["names"]:
+        host.noop(f"self-signed certificate for {domain} exists")
+        return
+    yield StringCommand(
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+        "-days", str(days), "-subj", QuoteString(f"/CN={domain}"),
+        "-addext", QuoteString(f"subjectAltName=DNS:{domain}"),
+        "-keyout", QuoteString(key), "-out", QuoteString(certificate), "2>/dev/null",
+    )
+    yield StringCommand("chmod", "600", QuoteString(key))
+
+
+@operation()
+def acme_certificate(domain: str, email: str, server: str, webroot: str, ca_bundle: str | None = None):
+    """
+    Obtain a certificate for ``domain`` from an ACME ``server`` with certbot (HTTP-01 through
+    ``webroot``, which nginx serves on port 80). Nothing happens while certbot already holds
+    a certificate for the domain from the same server; certbot's timer renews it.
+
+    + ca_bundle: CA file on the server to trust for a private or test ACME server
+    """
+    chain, _ = acme_paths(domain)
+    issued = host.get_fact(Certificate, path=chain)
+    same_server = host.get_fact(
+        FindInFile, path=f"{LETSENCRYPT}/renewal/{domain}.conf", pattern=f"^server = {server}$"
+    )
+    if issued and domain in issued["names"] and same_server:
+        host.noop(f"certbot holds a certificate for {domain}")
+        return
+    environment = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
+    yield StringCommand(
+        f"{environment}certbot", "certonly", "--non-interactive", "--agree-tos", "--keep-until-expiring",
+        "--email", QuoteString(email), "--server", QuoteString(server),
+        "--webroot", "--webroot-path", QuoteString(webroot),
+        "--cert-name", QuoteString(domain), "--domain", QuoteString(domain),
+        "--key-type", "ecdsa",
+    )

@@ -1,0 +1,66 @@
+"""python3 -m difusor_server {publish,monitor,status} [--config /etc/difusor/publisher.json]
+
+Exit codes: 0 done (rejections are normal outcomes); 1 an incident left a package waiting
+(e.g. disk full) or the monitor could not run; 2 bad configuration or usage.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from .config import ConfigError, load
+from .log import Logger
+
+DEFAULT_CONFIG = "/etc/difusor/publisher.json"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python3 -m difusor_server",
+                                     description="Verify, publish and monitor PREP packages.")
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("publish", "process every pending package, then exit"),
+                       ("monitor", "check the freshness of the live corte once, then exit"),
+                       ("status", "print the live corte, releases, pending packages and queues as JSON")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"configuration file (default {DEFAULT_CONFIG})")
+        if name == "monitor":
+            p.add_argument("--now", help="evaluate at this ISO date-time instead of now (for drills and tests)")
+    args = parser.parse_args(argv)
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        Logger().event("config-error", detail=str(exc))
+        return 2
+    log = Logger(cfg.log_file, cfg.zone)
+    if cfg.log_file:
+        try:
+            os.makedirs(os.path.dirname(cfg.log_file), exist_ok=True)
+        except OSError:
+            pass
+
+    if args.command == "publish":
+        from .publisher import Publisher
+        return Publisher(cfg, log).run()
+    if args.command == "monitor":
+        from . import monitor
+        from .timeutil import parse_local
+        at = None
+        if args.now:
+            try:
+                at = parse_local(args.now, cfg.zone)
+            except ValueError:
+                parser.error(f"--now: {args.now!r} is not an ISO date-time")
+        monitor.run(cfg, log, at)
+        return 0
+    from .status import status
+    json.dump(status(cfg), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""``monitor``: how old is the live corte? One check, then exit (run it from a 1-minute timer).
+
+Levels, with ``missed = floor(max(0, age - grace_minutes) / period_minutes)``:
+``ok`` (0), ``incident`` (1), ``escalation`` (2), ``critical`` (3 or more: 45 min at 15-minute
+periods is when the institute cuts a difusor off). Outside the publication window the level
+is ``outside-window`` and nothing is alerted. Inside it, before any corte was published, the
+age counts from ``window_start``; with no window configured and no corte the level is
+``no-corte``.
+
+An alert (a log line with severity = the level, plus an optional webhook POST) is raised
+only when the level changes to incident/escalation/critical, or back to ok from one of
+them. A webhook that fails is retried on the next runs until it is delivered once.
+``healthz_file`` is rewritten atomically on every run.
+"""
+
+import fcntl
+import json
+import math
+import os
+import socket
+import urllib.error
+import urllib.request
+
+from .fsutil import read_json, write_json
+from .release import live_release
+from .timeutil import iso, now as now_in, parse_iso
+
+LEVELS = ["ok", "incident", "escalation", "critical"]
+ALERTING = {"incident", "escalation", "critical"}
+STATE = "monitor.json"
+
+
+def assess(cfg, now, stamp):
+    """(level, details) for the live ``stamp`` (corte.json) at ``now``."""
+    in_window = ((cfg.window_start is None or now >= cfg.window_start)
+                 and (cfg.window_end is None or now <= cfg.window_end))
+    corte = None
+    if stamp and stamp.get("corte"):
+        try:
+            corte = parse_iso(stamp["corte"])
+            if corte.tzinfo is None:
+                corte = corte.replace(tzinfo=cfg.zone)
+        except (TypeError, ValueError):
+            corte = None
+    details = {"corte": iso(corte.astimezone(cfg.zone)) if corte else None,
+               "package": (stamp or {}).get("package") if corte else None,
+               "corte_age_seconds": int((now - corte).total_seconds()) if corte else None,
+               "missed_periods": None}
+    if not in_window:
+        return "outside-window", details
+    reference = corte or cfg.window_start
+    if reference is None:
+        return "no-corte", details
+    age = max(0.0, (now - reference).total_seconds() - cfg.grace_minutes * 60)
+    missed = int(math.floor(age / (cfg.period_minutes * 60)))
+    details["missed_periods"] = missed
+    return LEVELS[min(missed, 3)], details
+
+
+def should_alert(previous, level):
+    if level in ALERTING:
+        return True
+    return level == "ok" and previous in ALERTING
+
+
+def post_webhook(url, payload, timeout):
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                 headers={"Content-Type": "application/json", "User-Agent": "difusor-monitor"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        resp.read(4096)
+
+
+def run(cfg, log, now=None):
+    now = now or now_in(cfg.zone)
+    os.makedirs(cfg.state_dir, exist_ok=True)
+    lock_fd = os.open(cfg.state_file("monitor.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return None  # another check is running
+        return _run(cfg, log, now)
+    finally:
+        os.close(lock_fd)
+
+
+def _run(cfg, log, now):
+    state_path = cfg.state_file(STATE)
+    state = read_json(state_path) or {}
+    _, stamp = live_release(cfg.current_link)
+    level, details = assess(cfg, now, stamp)
+    previous = state.get("level")
+    health = {"status": "ok" if level in ("ok", "outside-window") else "no-corte" if level == "no-corte" else "stale",
+              "level": level, **details, "period_minutes": cfg.period_minutes,
+              "checked_at": iso(now)}
+
+    if level != previous:
+        alert = should_alert(previous, level)
+        severity = level if level in ALERTING else ("recovered" if alert else "info")
+        log.event("freshness", severity=severity, level=level, previous=previous, alert=alert, **details)
+        state["level"] = level
+        state["since"] = iso(now)
+        if alert:
+            state["alert"] = {"level": level, "previous": previous, "ts": iso(now), **details}
+            state["delivered"] = False
+        elif level not in ALERTING:
+            state["delivered"] = True  # nothing to deliver for quiet levels
+    if cfg.alert_webhook and state.get("alert") and not state.get("delivered", True):
+        payload = {"source": "difusor", "host": socket.gethostname(), **state["alert"],
+                   "message": _message(state["alert"])}
+        try:
+            post_webhook(cfg.alert_webhook, payload, cfg.webhook_timeout_seconds)
+            state["delivered"] = True
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            log.event("webhook-failed", level=state["alert"]["level"], detail=str(getattr(exc, "reason", exc)),
+                      retry=True)
+    state["checked_at"] = iso(now)
+    write_json(state_path, state)
+    if cfg.healthz_file:
+        os.makedirs(os.path.dirname(cfg.healthz_file), exist_ok=True)
+        write_json(cfg.healthz_file, health)
+    return health
+
+
+def _message(alert):
+    level = alert["level"]
+    if level == "ok":
+        return f"PREP publication fresh again: corte {alert.get('corte')}"
+    age = alert.get("corte_age_seconds")
+    age_text = f"{age // 60} min" if isinstance(age, int) else "unknown"
+    return (f"PREP publication {level}: {alert.get('missed_periods')} missed period(s); live corte "
+            f"{alert.get('corte')} is {age_text} old")

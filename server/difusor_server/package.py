@@ -1,0 +1,296 @@
+"""Inspection of a received package: sidecar, zip metadata (safety and limits), CSV corte line."""
+
+import re
+import stat
+import struct
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+# Members at least this large are checked against limits.max_ratio (small files may legitimately
+# compress very well: a 20 kB run of spaces is not a bomb).
+RATIO_MIN_BYTES = 1 << 20
+SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+PKWARE_UNIX_EXTRA = 0x000D
+
+
+class Rejection(Exception):
+    """The package is refused: ``reason`` is a stable code, ``detail`` says what and where."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# ----------------------------------------------------------------------------- sidecar
+
+SIDECAR_RE = re.compile(r"^\s*([0-9a-fA-F]{64})(?:\s+\*?(\S.*?))?\s*$")
+
+
+def read_sidecar(path, package_name):
+    """The sha256 a ``NAME.zip.sha256`` sidecar announces (``<hex>  <name>`` or ``<hex>``)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(4096)
+    except OSError as exc:
+        raise Rejection("sidecar-invalid", f"cannot read {path}: {exc.strerror}")
+    lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    if len(lines) != 1:
+        raise Rejection("sidecar-invalid", "expected one line '<sha256 hex>  <name>'")
+    m = SIDECAR_RE.match(lines[0])
+    if not m:
+        raise Rejection("sidecar-invalid", "expected one line '<sha256 hex>  <name>'")
+    named = m.group(2)
+    if named is not None and named.replace("\\", "/").rsplit("/", 1)[-1] != package_name:
+        raise Rejection("sidecar-mismatch", f"sidecar names {named!r}, not {package_name!r}")
+    return m.group(1).lower()
+
+
+# ----------------------------------------------------------------------------- zip files
+
+
+def classify_unreadable(head, size):
+    """Reason code for a file that zipfile cannot open."""
+    if size == 0:
+        return "empty-file"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "truncated"
+    return "not-a-zip"
+
+
+def check_layout(f, size, zf):
+    """Refuse what zipfile would tolerate: an end record that is not at the very end of the file
+    (a truncated outer zip whose tail holds a complete nested zip opens as that nested zip!)
+    and data before the first entry."""
+    tail_len = min(size, 22 + 65535)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    f.seek(0)
+    pos = tail.rfind(b"PK\x05\x06")
+    found = False
+    while pos >= 0:
+        if pos + 22 <= len(tail):
+            (comment_len,) = struct.unpack_from("<H", tail, pos + 20)
+            if pos + 22 + comment_len == len(tail):
+                found = True
+                break
+        pos = tail.rfind(b"PK\x05\x06", 0, pos)
+    if not found:
+        raise Rejection("truncated", "no end-of-central-directory record at the end of the file")
+    infos = zf.infolist()
+    if infos and min(i.header_offset for i in infos) != 0:
+        raise Rejection("corrupt", "data before the first entry (truncated, or not a plain zip)")
+
+
+class Budget:
+    """Limits shared by a package and every zip nested in it."""
+
+    def __init__(self, limits):
+        self.limits = limits
+        self.files = 0
+        self.bytes = 0
+
+    def add(self, n_files, n_bytes, where):
+        self.files += n_files
+        self.bytes += n_bytes
+        if self.files > self.limits.max_files:
+            raise Rejection("too-many-files", f"{self.files} files (limit {self.limits.max_files}) {where}".strip())
+        if self.bytes > self.limits.max_total_bytes:
+            raise Rejection("too-big", f"{self.bytes} bytes uncompressed (limit {self.limits.max_total_bytes}) {where}".strip())
+
+
+class Member:
+    __slots__ = ("info", "path", "is_dir", "is_zip")
+
+    def __init__(self, info, path, is_dir):
+        self.info = info
+        self.path = path  # normalised relative path, '/'-separated, no trailing slash
+        self.is_dir = is_dir
+        self.is_zip = (not is_dir) and path.lower().endswith(".zip")
+
+
+def _where(label, name):
+    return f"{label}: {name!r}" if label else repr(name)
+
+
+def _unix_extra_has_link(extra):
+    """True when a PKWARE Unix extra field (0x000d) carries a link target (hard or symbolic)."""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, i)
+        if tag == PKWARE_UNIX_EXTRA and size > 12:
+            return True
+        i += 4 + size
+    return False
+
+
+def check_entry(info, label=""):
+    """Validate one zip entry; returns its normalised path (None for a root dir entry)."""
+    name = info.filename
+    where = _where(label, name)
+    if not name:
+        raise Rejection("unsafe-path", f"empty member name {label}".strip())
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise Rejection("unsafe-path", f"control character in {where}")
+    if "\\" in name:
+        raise Rejection("unsafe-path", f"backslash in {where}")
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        raise Rejection("absolute-path", where)
+    is_dir = name.endswith("/")
+    parts = []
+    for part in name.split("/"):
+        if part == "..":
+            raise Rejection("path-traversal", where)
+        if part in ("", "."):
+            continue
+        if len(part.encode("utf-8", "surrogateescape")) > 255:
+            raise Rejection("unsafe-path", f"name component longer than 255 bytes in {where}")
+        parts.append(part)
+    if len(name.encode("utf-8", "surrogateescape")) > 1024:
+        raise Rejection("unsafe-path", f"path longer than 1024 bytes: {where}")
+
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind == stat.S_IFLNK:
+        raise Rejection("symlink", where)
+    if kind in (stat.S_IFCHR, stat.S_IFBLK):
+        raise Rejection("device-file", where)
+    if kind in (stat.S_IFIFO, stat.S_IFSOCK):
+        raise Rejection("special-file", where)
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise Rejection("special-file", f"unknown file type {oct(kind)} of {where}")
+    if kind == stat.S_IFDIR and not is_dir:
+        raise Rejection("special-file", f"directory mode on a file entry {where}")
+    if _unix_extra_has_link(info.extra):
+        raise Rejection("hardlink", f"{where} carries a link target (PKWARE unix extra field)")
+    if info.flag_bits & 0x1:
+        raise Rejection("encrypted", where)
+    if info.compress_type not in SUPPORTED_COMPRESSION:
+        raise Rejection("unsupported-compression", f"method {info.compress_type} for {where}")
+    if not parts:
+        if is_dir:
+            return None
+        raise Rejection("unsafe-path", where)
+    return "/".join(parts), is_dir
+
+
+def inspect_zip(zf, budget, depth, label=""):
+    """Check every entry's metadata (before anything is extracted) and the shared limits.
+
+    Returns the members in archive order. Raises Rejection."""
+    limits = budget.limits
+    members = []
+    seen = {}
+    dirs = set()
+    total_size = total_compressed = 0
+    n_files = 0
+    for info in zf.infolist():
+        checked = check_entry(info, label)
+        if checked is None:
+            continue
+        path, is_dir = checked
+        key = path
+        if key in seen and not (is_dir and seen[key]):
+            raise Rejection("duplicate-member", _where(label, info.filename))
+        seen[key] = is_dir
+        if is_dir:
+            dirs.add(path)
+        else:
+            n_files += 1
+            total_size += info.file_size
+            total_compressed += info.compress_size
+            if info.file_size >= RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+                raise Rejection("zip-bomb", f"{_where(label, info.filename)} expands {info.file_size} bytes "
+                                            f"from {info.compress_size} (ratio limit {limits.max_ratio})")
+        members.append(Member(info, path, is_dir))
+        parent = path.rsplit("/", 1)[0] if "/" in path else None
+        while parent:
+            dirs.add(parent)
+            parent = parent.rsplit("/", 1)[0] if "/" in parent else None
+    for path, is_dir in seen.items():
+        if not is_dir and path in dirs:
+            raise Rejection("path-conflict", f"{_where(label, path)} is both a file and a directory")
+    if total_size >= RATIO_MIN_BYTES and total_size > limits.max_ratio * max(total_compressed, 1):
+        raise Rejection("zip-bomb", f"{label or 'package'} expands {total_size} bytes from {total_compressed} "
+                                    f"(ratio limit {limits.max_ratio})")
+    budget.add(n_files, total_size, f"in {label}" if label else "")
+    if any(m.is_zip for m in members) and depth + 1 > limits.max_nesting:
+        nested = next(m.path for m in members if m.is_zip)
+        raise Rejection("nesting-too-deep", f"{_where(label, nested)} would be zip level {depth + 1} "
+                                            f"(limit {limits.max_nesting})")
+    return members
+
+
+# ----------------------------------------------------------------------------- CSV corte line
+
+_DATE_RE = re.compile(r"(?<!\d)(\d{1,4})[/.-](\d{1,2})[/.-](\d{1,4})(?!\d)")
+_TIME_RE = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})(?::(\d{2}))?(?!\d)")
+_OFFSET_RE = re.compile(r"(?:UTC|GMT)\s*([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_ISO_OFFSET_RE = re.compile(r"^\s*(?:hrs?\.?|h)?\s*\(?\s*([+\-])(\d{2}):?(\d{2})")
+
+
+def parse_corte_text(text):
+    """'02/06/2024 21:15 (UTC-6)' -> aware datetime; naive when it has no offset; None if no date+time."""
+    text = text.replace('"', " ").replace("'", " ")
+    dm = _DATE_RE.search(text)
+    if not dm:
+        return None
+    tm = _TIME_RE.search(text, dm.end())
+    if not tm:
+        return None
+    a, b, c = dm.groups()
+    try:
+        if len(a) == 4:
+            y, mo, d = int(a), int(b), int(c)
+        elif len(c) == 4:
+            d, mo, y = int(a), int(b), int(c)
+        elif len(c) == 2:
+            d, mo, y = int(a), int(b), 2000 + int(c)
+        else:
+            return None
+        dt = datetime(y, mo, d, int(tm.group(1)), int(tm.group(2)))
+    except ValueError:
+        return None
+    rest = text[tm.end():]
+    om = _OFFSET_RE.search(rest) or _ISO_OFFSET_RE.search(rest)
+    if om:
+        sign = -1 if om.group(1) in ("-", "\u2212") else 1
+        minutes = int(om.group(2)) * 60 + int(om.group(3) or 0)
+        if minutes <= 14 * 60:
+            dt = dt.replace(tzinfo=timezone(timedelta(minutes=sign * minutes)))
+    return dt
+
+
+def decode_text(data):
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start > len(data) - 4:  # a multi-byte character cut by the read limit
+            return data[:exc.start].decode("utf-8")
+        return data.decode("latin-1")
+
+
+def csv_corte(head):
+    """The corte date-time announced on line 2 of a PREP CSV (``head``: its first bytes).
+
+    Tolerates a first ``sep=`` line, a BOM, any line end, ISO-8859-1, and a blank line moved
+    up by one. Returns (datetime or None, the line it came from)."""
+    lines = decode_text(head).splitlines()
+    if lines and lines[0].strip().lower().startswith("sep="):
+        lines = lines[1:]
+    lines = lines[:4]
+    for index in (1, 2, 0):
+        if index < len(lines):
+            dt = parse_corte_text(lines[index])
+            if dt is not None:
+                return dt, lines[index].strip()
+    return None, None
+
+
+def same_corte(name_corte, csv_dt):
+    """True when the CSV corte names the same minute as the package name."""
+    if csv_dt.tzinfo is None:
+        return name_corte.replace(tzinfo=None, second=0, microsecond=0) == csv_dt.replace(second=0)
+    return abs((name_corte - csv_dt).total_seconds()) < 60

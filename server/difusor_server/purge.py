@@ -1,0 +1,113 @@
+"""CDN purge after a publication: Cloudflare purge_everything, or a command.
+
+A failed purge is logged as an incident and kept in a persisted queue
+(``state_dir/purge-queue.json``); every later publish run retries it. Each attempt is bounded
+by ``purge.timeout_seconds`` (default 5 s) and happens after the switch, so it never holds
+back a publication.
+"""
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from .fsutil import read_json, write_json
+
+QUEUE = "purge-queue.json"
+
+
+class PurgeError(Exception):
+    pass
+
+
+def _cloudflare(purge):
+    try:
+        with open(purge["token_file"], "r", encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as exc:
+        raise PurgeError(f"token_file {purge['token_file']}: {exc.strerror}")
+    if not token:
+        raise PurgeError(f"token_file {purge['token_file']} is empty")
+    url = f"{purge['api_base'].rstrip('/')}/zones/{purge['zone_id']}/purge_cache"
+    req = urllib.request.Request(url, data=json.dumps({"purge_everything": True}).encode(), method="POST",
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                                          "User-Agent": "difusor-publisher"})
+    try:
+        with urllib.request.urlopen(req, timeout=purge["timeout_seconds"]) as resp:
+            body = resp.read(65536)
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(2000).decode("utf-8", "replace") if exc.fp else ""
+        raise PurgeError(f"HTTP {exc.code} from the API: {detail[:300]}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise PurgeError(f"API unreachable: {getattr(exc, 'reason', exc)}")
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise PurgeError("API answered something that is not JSON")
+    if not answer.get("success"):
+        raise PurgeError(f"API refused: {json.dumps(answer.get('errors'))[:300]}")
+
+
+def _command(purge, env_extra):
+    env = dict(os.environ)
+    env.update(env_extra)
+    try:
+        run = subprocess.run(purge["argv"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=purge["timeout_seconds"])
+    except subprocess.TimeoutExpired:
+        raise PurgeError(f"command timed out after {purge['timeout_seconds']} s")
+    except OSError as exc:
+        raise PurgeError(f"command cannot run: {exc}")
+    if run.returncode != 0:
+        out = run.stdout.decode("utf-8", "replace").strip()[-300:]
+        raise PurgeError(f"command exited {run.returncode}: {out}")
+
+
+def purge_now(cfg, stamp):
+    """One attempt; raises PurgeError."""
+    purge = cfg.purge
+    if purge["type"] == "cloudflare":
+        _cloudflare(purge)
+    elif purge["type"] == "command":
+        stamp = stamp or {}
+        _command(purge, {"DIFUSOR_PACKAGE": str(stamp.get("package", "")),
+                         "DIFUSOR_CORTE": str(stamp.get("corte", "")),
+                         "DIFUSOR_RELEASE": str(stamp.get("release", ""))})
+
+
+def pending(cfg):
+    return read_json(cfg.state_file(QUEUE))
+
+
+def run(cfg, log, stamp, published_now):
+    """Purge when something was published in this run or a failed purge is queued."""
+    if cfg.purge["type"] == "none":
+        return None
+    queue_path = cfg.state_file(QUEUE)
+    queued = read_json(queue_path)
+    if not published_now and not queued:
+        return None
+    attempts = (queued or {}).get("attempts", 0) + 1
+    started = time.monotonic()
+    try:
+        purge_now(cfg, stamp)
+    except PurgeError as exc:
+        entry = {"since": (queued or {}).get("since") or time.time(), "attempts": attempts,
+                 "package": (stamp or {}).get("package"), "last_error": str(exc)}
+        try:
+            write_json(queue_path, entry)
+        except OSError:
+            pass
+        log.event("purge-failed", reason="purge-failed", detail=str(exc), package=entry["package"],
+                  attempts=attempts, queued=True, purge=cfg.purge["type"])
+        return False
+    if queued:
+        try:
+            os.unlink(queue_path)
+        except FileNotFoundError:
+            pass
+    log.event("purged", purge=cfg.purge["type"], package=(stamp or {}).get("package"), attempts=attempts,
+              retry=bool(queued), duration_s=round(time.monotonic() - started, 3))
+    return True
