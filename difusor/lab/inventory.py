@@ -52,6 +52,8 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         "acme_server": ACME_DIRECTORY,
         "acme_ca_bundle": str(default_workdir() / "acme-ca.pem"),
         "embed_origins": [EMBED_ORIGIN],
+        # The trusted namespace also plays a CDN edge: its X-Forwarded-For is believed.
+        "cdn_networks": [f"{OPLE_IPV4}/32", f"{OPLE_IPV6}/128"],
     }
 
 

@@ -162,6 +162,10 @@ class Publisher:
                                      "not a package name YYYYMMDD_HHMM_..._STATE.zip (local corte time)")
         if not stat.S_ISREG(st.st_mode):
             return self._reject_file(c, st, "not-regular-file", f"{stat.filemode(st.st_mode)} entry in incoming")
+        # its sidecar may be right behind it (under if-present, only once the sender has used sidecars)
+        expect = cfg.sidecar == "require" or (cfg.sidecar == "if-present" and self.state.data.get("sidecars_seen"))
+        if c.sidecar is None and expect and time.time() - received < cfg.sidecar_wait_seconds:
+            raise Defer(received + cfg.sidecar_wait_seconds)
         try:
             fd = os.open(c.path, os.O_RDONLY | os.O_NOFOLLOW)
         except FileNotFoundError:
@@ -275,12 +279,12 @@ class Publisher:
         if mode == "off":
             return "off"
         if c.sidecar is None:
-            if time.time() - received < self.cfg.sidecar_wait_seconds:
-                raise Defer(received + self.cfg.sidecar_wait_seconds)
             if mode == "require":
                 raise Rejection("sidecar-missing", f"no {c.name}.sha256 within "
                                                    f"{self.cfg.sidecar_wait_seconds:g} s and sidecar is 'require'")
             return "absent"
+        if not self.state.data.get("sidecars_seen"):
+            self.state.data["sidecars_seen"] = True  # saved with this package's outcome
         announced = read_sidecar(c.sidecar, c.name)
         if announced != sha:
             raise Rejection("sidecar-mismatch", f"sidecar says {announced}, the file is {sha}")

@@ -10,8 +10,6 @@ import json
 import os
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 from .fsutil import read_json, write_json
 
@@ -23,6 +21,9 @@ class PurgeError(Exception):
 
 
 def _cloudflare(purge):
+    import urllib.error  # imported here: publish runs without a purge should not pay for it
+    import urllib.request
+
     try:
         with open(purge["token_file"], "r", encoding="utf-8") as f:
             token = f.read().strip()

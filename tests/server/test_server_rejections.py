@@ -303,3 +303,22 @@ def test_a_rejected_name_may_come_again_fixed(live_tree):
     result = live_tree.publish()
     assert [e["event"] for e in result.events] == ["published"]
     assert live_tree.live()["package"] == BAD_NAME
+
+
+def test_if_present_waits_for_a_late_sidecar_once_the_sender_uses_them(tree):
+    tree.configure(sidecar_wait_seconds=3)
+    first = tree.package("2024-06-02T21:00", 0.4)
+    import time
+    started = time.monotonic()
+    tree.put(first)
+    assert tree.publish().only("published")[0]["sidecar"] == "absent"
+    assert time.monotonic() - started < 2.5  # no sidecar ever seen: no waiting
+    second = tree.package("2024-06-02T21:15", 0.5, sidecar=True)
+    tree.put(second, sidecar=second.with_name(second.name + ".sha256"))
+    assert tree.publish().only("published")[0]["sidecar"] == "verified"
+    third = tree.package("2024-06-02T21:30", 0.6)
+    tree.put(third)
+    started = time.monotonic()
+    result = tree.publish()
+    assert result.only("published")[0]["sidecar"] == "absent"
+    assert time.monotonic() - started >= 2.0  # waited for a sidecar that never came
