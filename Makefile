@@ -7,7 +7,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
 
-.PHONY: setup rehearse test unit lab-up lab-down deploy-lab
+.PHONY: setup rehearse test unit lab-up lab-down deploy-lab simulacro
 
 setup: $(VENV)/.installed
 	@scripts/install-host-packages
@@ -22,17 +22,20 @@ rehearse: setup
 	$(PYTHON) -m difusor.lab rehearse
 
 test: setup
-	$(PYTEST) tests/unit
+	$(PYTEST) tests/unit tests/server
 	$(PYTEST) tests/host tests/lab
 
 unit: $(VENV)/.installed
-	$(PYTEST) tests/unit
+	$(PYTEST) tests/unit tests/server
 
 lab-up: setup
 	$(PYTHON) -m difusor.lab up
 
 deploy-lab: setup
 	$(PYTHON) -m difusor.lab deploy
+
+simulacro: setup
+	$(PYTHON) -m difusor.lab simulacro
 
 lab-down: setup
 	$(PYTHON) -m difusor.lab down

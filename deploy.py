@@ -1,5 +1,6 @@
 """
-difusor: bring a server to the hardened baseline of a PREP difusor and serve the portal.
+difusor: bring a server to the hardened baseline of a PREP difusor, serve the portal,
+receive and publish the institute's packages.
 
     pyinfra inventory/production.py deploy.py
 
@@ -10,6 +11,8 @@ on the server changes (see docs/settings.md).
 from difusor.deploys.base import base_system
 from difusor.deploys.firewall import firewall
 from difusor.deploys.portal import portal
+from difusor.deploys.publisher import publisher
+from difusor.deploys.receiver import receiver
 from difusor.deploys.ssh import ssh_access
 from difusor.deploys.timesync import time_sync
 
@@ -18,3 +21,5 @@ time_sync()
 ssh_access()
 firewall()
 portal()
+publisher()
+receiver()

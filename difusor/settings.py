@@ -22,6 +22,7 @@ import ipaddress
 import os
 import re
 import struct
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -308,6 +309,35 @@ class Settings(BaseModel):
     )
     connection_limit: int = Field(default=100, ge=1, le=65535, description="Open connections per client address.")
 
+    # Receiving packages (rsync daemon, TCP 873) and publishing them
+    rsync_user: str = Field(default="prep", description="rsync user the institute pushes as.")
+    rsync_max_connections: int = Field(default=4, ge=1, le=64, description="Concurrent rsync uploads.")
+    sidecar_policy: Literal["require", "if-present", "off"] = Field(
+        default="if-present",
+        description="NAME.zip.sha256 next to each package: require it, verify it when present, or ignore it.",
+    )
+    keep_releases: int = Field(
+        default=10, ge=2, le=1000, description="Unpacked releases kept (every package stays archived)."
+    )
+    corte_period_minutes: int = Field(
+        default=15, ge=1, le=120, description="Expected time between cortes, for the freshness monitor."
+    )
+    publication_start: datetime | None = Field(
+        default=None,
+        description="Local start of publication, e.g. 2024-06-02T20:00. The monitor alerts only "
+        "from then until 23:59 of the seventh day after; None: always.",
+    )
+    cdn_purge: Literal["none", "cloudflare", "command"] = Field(
+        default="none", description="Purge the CDN after each corte: Cloudflare API or a command."
+    )
+    cloudflare_zone_id: str | None = Field(default=None, description="Cloudflare zone to purge.")
+    cdn_purge_command: list[str] = Field(
+        default=[], description="Command (argv) that purges the CDN, for cdn_purge = command."
+    )
+    alert_webhook: str | None = Field(
+        default=None, description="URL that receives a JSON POST when freshness changes level."
+    )
+
     # Safety switches
     allow_lockout: bool = Field(
         default=False,
@@ -320,7 +350,10 @@ class Settings(BaseModel):
 
     # Secrets: only from .env or the environment (DIFUSOR_RSYNC_PASSWORD), never from git.
     rsync_password: SecretStr | None = Field(
-        default=None, description="Password of the institute's rsync upload account."
+        default=None, description="Password of the institute's rsync upload account (required to deploy)."
+    )
+    cdn_token: SecretStr | None = Field(
+        default=None, description="Cloudflare API token with Cache Purge permission."
     )
 
     @field_validator("timezone")
@@ -349,6 +382,34 @@ class Settings(BaseModel):
             raise ValueError(f"operator names must be unique, repeated: {duplicates}")
         return value
 
+    @field_validator("rsync_user")
+    @classmethod
+    def _valid_rsync_user(cls, value: str) -> str:
+        if not _UNIX_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid user name (lower case letters, digits, '-', '_')")
+        return value
+
+    @field_validator("publication_start")
+    @classmethod
+    def _naive_local_time(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            raise ValueError(f"'{value.isoformat()}' must be a local time without offset (it is read in timezone)")
+        return value
+
+    @field_validator("cloudflare_zone_id")
+    @classmethod
+    def _valid_zone(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[0-9a-f]{32}$", value):
+            raise ValueError(f"{value!r} is not a Cloudflare zone id (32 hexadecimal digits)")
+        return value
+
+    @field_validator("alert_webhook")
+    @classmethod
+    def _valid_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
     @field_validator("proxy_upstream")
     @classmethod
     def _loopback_upstream(cls, value: str) -> str:
@@ -374,6 +435,12 @@ class Settings(BaseModel):
             raise ValueError("tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)")
         if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
             raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
+        if self.cdn_purge == "cloudflare" and not (self.cloudflare_zone_id and self.cdn_token):
+            raise ValueError(
+                f"cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env ({ENV_PREFIX}CDN_TOKEN)"
+            )
+        if self.cdn_purge == "command" and not self.cdn_purge_command:
+            raise ValueError("cdn_purge='command' needs cdn_purge_command (an argv list)")
         return self
 
     def networks(self, family: int | None = None):
@@ -466,7 +533,8 @@ def parse_settings(data: dict[str, Any], secrets: dict[str, str] | None = None) 
         for key, value in data.items()
         if key not in reserved and not key.startswith("_") and not callable(value)
     }
-    leaked = [key for key in ours if key in (secrets or {}) or key == "rsync_password"]
+    secret_fields = {name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None}
+    leaked = [key for key in ours if key in secret_fields]
     if leaked:
         raise SettingsError(
             [f"{key}: secrets come from .env ({ENV_PREFIX}{key.upper()}), not host data" for key in leaked]

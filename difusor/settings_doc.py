@@ -6,6 +6,7 @@ Write docs/settings.md from the settings model, so the reference cannot drift fr
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
 from difusor.settings import ENV_PREFIX, Settings
@@ -24,7 +25,7 @@ def settings_markdown() -> str:
     for name, field in Settings.model_fields.items():
         if field.default is PydanticUndefined:
             default = "**required**"
-        elif name == "rsync_password":
+        elif field.annotation == SecretStr | None:
             default = f"from `.env`: `{ENV_PREFIX}{name.upper()}`"
         else:
             default = f"`{field.default!r}`"

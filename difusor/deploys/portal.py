@@ -94,7 +94,7 @@ def portal():
 
     apt.packages(name="nginx and TLS tools", packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])])
 
-    for directory in (paths.SERVE_DIR, f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT, paths.STATE_DIR):
+    for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
         files.directory(name=f"Directory {directory}", path=directory, mode="755")
     files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
     files.put(

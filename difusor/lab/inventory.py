@@ -5,6 +5,10 @@ trusted sources, its apt proxy and NTP server, and the lab key as the operator's
 
 from __future__ import annotations
 
+import os
+import secrets
+from pathlib import Path
+
 from .acme import ACME_DIRECTORY
 from .core import default_workdir
 from .network import (
@@ -57,5 +61,21 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
     }
 
 
+def lab_env_file() -> Path:
+    """The lab's secrets (.env format), made once per lab work dir with a random rsync password."""
+    path = default_workdir() / "lab.env"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"DIFUSOR_RSYNC_PASSWORD={secrets.token_urlsafe(24)}\n")
+        path.chmod(0o600)
+    return path
+
+
+def lab_secrets() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in lab_env_file().read_text().split())
+
+
 def lab_host(trusted_sources: dict | None = None) -> tuple[str, dict]:
+    # pyinfra reads the secrets from this file (DIFUSOR_ENV_FILE), as from a .env.
+    os.environ.setdefault("DIFUSOR_ENV_FILE", str(lab_env_file()))
     return (MACHINE, lab_data(trusted_sources))

@@ -3,7 +3,9 @@ A small, bounded HTTPS load generator for the lab (standard library only), run i
 namespace: ``python -m difusor.lab.load --host 198.18.0.10 --name prep.lab.test ...``.
 
 Prints one JSON object: requests sent, status counts, seconds. Bounded by ``--requests``
-and ``--seconds``, whichever comes first.
+and ``--seconds``, whichever comes first. With ``--check-corte`` every response must be a
+PREP CSV whose corte line (line 2) names the same minute as the live release in the
+``X-PREP-Corte`` header: responses where they differ are counted as ``mixed``.
 """
 
 from __future__ import annotations
@@ -11,17 +13,32 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import re
 import ssl
 import threading
 import time
 from collections import Counter
 
 
-def run(host: str, name: str, path: str, requests: int, threads: int, seconds: float, interval: float) -> dict:
+CSV_CORTE = re.compile(rb"^[^\n]*\n[^0-9]*(\d{1,2})/(\d{1,2})/(\d{4}) (\d{2}):(\d{2})")
+
+
+def corte_matches(body: bytes, release: str) -> bool:
+    """Line 2 of a PREP CSV (dd/mm/yyyy HH:MM) against a release id (YYYYMMDDTHHMM-...)."""
+    match = CSV_CORTE.match(body)
+    if not match:
+        return False
+    day, month, year, hour, minute = (int(x) for x in match.groups())
+    return release.startswith(f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}")
+
+
+def run(host: str, name: str, path: str, requests: int, threads: int, seconds: float, interval: float,
+        check_corte: bool = False) -> dict:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     counts: Counter = Counter()
+    releases: set = set()
     lock = threading.Lock()
     sent = 0
     deadline = time.monotonic() + seconds
@@ -41,8 +58,14 @@ def run(host: str, name: str, path: str, requests: int, threads: int, seconds: f
                 separator = "&" if "?" in path else "?"
                 connection.request("GET", f"{path}{separator}n={number}", headers={"Host": name})
                 response = connection.getresponse()
-                response.read()
+                body = response.read()
                 status = str(response.status)
+                if check_corte and status == "200":
+                    release = response.getheader("X-PREP-Corte", "")
+                    with lock:
+                        releases.add(release)
+                    if not corte_matches(body, release):
+                        status = "mixed"
                 if response.getheader("Connection", "").lower() == "close":
                     connection.close()
                     connection = None
@@ -60,7 +83,8 @@ def run(host: str, name: str, path: str, requests: int, threads: int, seconds: f
         thread.start()
     for thread in workers:
         thread.join()
-    return {"sent": sum(counts.values()), "status": dict(counts), "seconds": round(time.monotonic() - started, 2)}
+    return {"sent": sum(counts.values()), "status": dict(counts), "seconds": round(time.monotonic() - started, 2),
+            "releases_seen": len(releases)}
 
 
 def main() -> None:
@@ -72,8 +96,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--interval", type=float, default=0, help="pause per thread between requests")
+    parser.add_argument("--check-corte", action="store_true", help="check each CSV against X-PREP-Corte")
     args = parser.parse_args()
-    print(json.dumps(run(args.host, args.name, args.path, args.requests, args.threads, args.seconds, args.interval)))
+    print(json.dumps(run(args.host, args.name, args.path, args.requests, args.threads, args.seconds, args.interval,
+                         args.check_corte)))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """
 The local rehearsal, end to end: lab up, deploy, a second deploy that must change nothing,
-the testinfra and network suites, Lynis, a summary, and the lab torn down (also on failure).
+the testinfra and network suites, a short simulacro, Lynis, a summary, and the lab torn down
+(also on failure).
 
     python -m difusor.lab rehearse      # what `make rehearse` runs
-    python -m difusor.lab up|deploy|down
+    python -m difusor.lab up|deploy|simulacro|down
 
 Runs the real pyinfra command line against the lab host, as a sysadmin would.
 """
@@ -24,6 +25,12 @@ from difusor.facts import ChronyTracking
 
 from .core import REPO_ROOT, Lab
 from .network import NTP_SERVER_IPV4
+from .simulacro import main as simulacro_main
+from .simulacro import run_simulacro
+
+# The rehearsal's simulacro: a few Veracruz-size cortes, seconds apart instead of 15 minutes.
+SIMULACRO_CORTES = 4
+SIMULACRO_PERIOD = 5.0
 
 LAB_INVENTORY = "inventory/lab.py"
 
@@ -142,6 +149,9 @@ def rehearse(with_lynis: bool = True) -> int:
         if second.changed:
             print(second.output[-6000:])
         run_suite(lab, summary)
+        for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD):
+            summary.add(f"simulacro corte {corte.package}", corte.published,
+                        f"published over HTTPS {corte.latency_s} s after upload" if corte.published else corte.error)
         report = chrony_report(lab)
         summary.add("time synchronised to the lab's NTP server", f"({NTP_SERVER_IPV4})" in report, report)
         if with_lynis:
@@ -155,9 +165,15 @@ def rehearse(with_lynis: bool = True) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m difusor.lab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="rehearse", choices=["rehearse", "up", "deploy", "down"])
+    parser.add_argument("command", nargs="?", default="rehearse",
+                        choices=["rehearse", "up", "deploy", "simulacro", "down"])
     parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit (saves about a minute)")
+    parser.add_argument("--cortes", type=int, default=SIMULACRO_CORTES, help="simulacro: cortes to push")
+    parser.add_argument("--period", type=float, default=SIMULACRO_PERIOD, help="simulacro: seconds between pushes")
+    parser.add_argument("--actas", type=int, default=11030, help="simulacro: actas per election")
     args = parser.parse_args(argv)
+    if args.command == "simulacro":
+        return simulacro_main(args.cortes, args.period, args.actas)
     if args.command == "rehearse":
         return rehearse(with_lynis=not args.no_lynis)
     if args.command == "up":

@@ -21,10 +21,10 @@ def write_inventory(tmp_path, **overrides) -> str:
     """A copy of the lab inventory with some host data replaced."""
     path = tmp_path / "inventory.py"
     path.write_text(textwrap.dedent(f"""
-        from difusor.lab.inventory import lab_data
-        data = lab_data()
+        from difusor.lab.inventory import lab_host
+        name, data = lab_host()
         data.update({overrides!r})
-        lab = [("difusor-lab", data)]
+        lab = [(name, data)]
     """))
     return str(path)
 

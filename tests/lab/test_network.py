@@ -1,28 +1,19 @@
 """
 Reachability as the outside world sees it, from the lab's namespaces: `public` (an
-untrusted internet client) and `ople` (a trusted source). Listeners on 80, 443 and 873 are
-started for the test, so "unreachable" can only mean the firewall dropped the connection.
+untrusted internet client) and `ople` (a trusted source).
 """
 
 import pytest
 
 from difusor.lab import LAB_IPV4, LAB_IPV6
 
-PROBE_PORTS = (80, 443, 873)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def listeners(lab):
-    for port in PROBE_PORTS:
-        started = lab.ssh(
-            f"systemd-run --unit=difusor-probe-{port} python3 -c "
-            f"'import socket,time; s=socket.create_server((\"::\", {port}), family=socket.AF_INET6, dualstack_ipv6=True); "
-            f"[s.accept()[0].close() for _ in iter(int, 1)]'"
-        )
-        assert started.returncode == 0, started.stderr
-    yield
-    for port in PROBE_PORTS:
-        lab.ssh(f"systemctl stop difusor-probe-{port}")
+def services_listen(lab):
+    """nginx (80, 443) and the rsync daemon (873) listen on every address of the lab host, so
+    a port that cannot be reached is one the firewall dropped."""
+    listening = lab.ssh("ss -Hltn").stdout
+    for port in (22, 80, 443, 873):
+        assert f"0.0.0.0:{port} " in listening and f"[::]:{port} " in listening, port
 
 
 ADDRESSES = pytest.mark.parametrize("address", [LAB_IPV4, LAB_IPV6], ids=["ipv4", "ipv6"])

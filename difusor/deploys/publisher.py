@@ -1,0 +1,148 @@
+"""
+The publisher: the server-side program in ``server/difusor_server`` (standard library only)
+installed under /opt/difusor, its configuration, the directories it owns, and the systemd
+units that run it: a path unit on the incoming directory, a sweep timer, and the freshness
+monitor every minute. What the program does: server/README.md.
+
+Example::
+
+    from difusor.deploys.publisher import publisher
+    publisher()
+"""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations.util import any_changed
+
+from difusor import paths
+from difusor.context import host_settings
+from difusor.render import render
+from difusor.settings import Settings
+
+PUBLISHER_USER = "difusor"
+PROGRAM_SOURCE = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
+UNITS = (
+    "difusor-publisher.service",
+    "difusor-publisher.path",
+    "difusor-publisher.timer",
+    "difusor-monitor.service",
+    "difusor-monitor.timer",
+)
+
+
+def publisher_config(settings: Settings) -> dict:
+    """The program's configuration file (server/README.md) from the settings."""
+    purge: dict = {"type": settings.cdn_purge}
+    if settings.cdn_purge == "cloudflare":
+        purge.update(zone_id=settings.cloudflare_zone_id, token_file=paths.CDN_TOKEN_FILE)
+    elif settings.cdn_purge == "command":
+        purge.update(argv=settings.cdn_purge_command)
+    return {
+        "incoming_dir": paths.INCOMING_DIR,
+        "archive_dir": paths.ARCHIVE_DIR,
+        "releases_dir": paths.RELEASES_DIR,
+        "current_link": paths.CURRENT_LINK,
+        "quarantine_dir": paths.QUARANTINE_DIR,
+        "state_dir": paths.STATE_DIR,
+        "log_file": paths.PUBLISHER_LOG,
+        "healthz_file": paths.HEALTHZ_FILE,
+        "timezone": settings.timezone,
+        "sidecar": settings.sidecar_policy,
+        "keep_releases": settings.keep_releases,
+        "period_minutes": settings.corte_period_minutes,
+        "window_start": settings.publication_start.isoformat(timespec="minutes") if settings.publication_start else None,
+        "purge": purge,
+        "alert_webhook": settings.alert_webhook,
+    }
+
+
+@deploy("Publisher")
+def publisher():
+    settings = host_settings()
+
+    apt.packages(name="Python for the publisher", packages=["python3"])
+    server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
+    server.user(
+        name="Publisher account",
+        user=PUBLISHER_USER,
+        group=PUBLISHER_USER,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home=paths.STATE_DIR,
+    )
+    owned = (
+        (paths.SERVE_DIR, "755"),
+        (paths.RELEASES_DIR, "755"),
+        (paths.ARCHIVE_DIR, "750"),
+        (paths.QUARANTINE_DIR, "750"),
+        (paths.STATE_DIR, "750"),
+        (paths.LOG_DIR, "750"),
+        # rsync's account writes here through the group; setgid keeps files in it.
+        (paths.INCOMING_DIR, "2770"),
+    )
+    for directory, mode in owned:
+        files.directory(
+            name=f"Directory {directory}", path=directory, user=PUBLISHER_USER, group=PUBLISHER_USER, mode=mode
+        )
+
+    program = files.sync(
+        name="Publisher program",
+        src=str(PROGRAM_SOURCE),
+        dest=f"{paths.PROGRAM_DIR}/difusor_server",
+        delete=True,
+        exclude=["*.pyc"],
+        exclude_dir=["__pycache__"],
+        mode="644",
+        dir_mode="755",
+    )
+    files.put(
+        name="Publisher documentation",
+        src=str(PROGRAM_SOURCE.parent / "README.md"),
+        dest=f"{paths.PROGRAM_DIR}/README.md",
+    )
+    config = files.put(
+        name="Publisher configuration",
+        src=StringIO(json.dumps(publisher_config(settings), indent=2, sort_keys=True) + "\n"),
+        dest=paths.PUBLISHER_CONFIG,
+        mode="644",
+    )
+    if settings.cdn_purge == "cloudflare":
+        files.put(
+            name="CDN token",
+            src=StringIO(settings.cdn_token.get_secret_value() + "\n"),
+            dest=paths.CDN_TOKEN_FILE,
+            user="root",
+            group=PUBLISHER_USER,
+            mode="640",
+        )
+    else:
+        files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
+    files.put(
+        name="Log rotation for the publisher and rsync",
+        src=StringIO(render("publisher/logrotate-difusor.j2", paths=paths, retention_days=settings.log_retention_days)),
+        dest="/etc/logrotate.d/difusor",
+    )
+
+    units = [
+        files.put(
+            name=f"Unit {unit}",
+            src=StringIO(render(f"publisher/{unit}.j2", paths=paths, user=PUBLISHER_USER)),
+            dest=f"/etc/systemd/system/{unit}",
+        )
+        for unit in UNITS
+    ]
+    systemd.daemon_reload(name="Reload units", _if=any_changed(*units))
+    for unit in ("difusor-publisher.path", "difusor-publisher.timer", "difusor-monitor.timer"):
+        systemd.service(name=f"{unit} active", service=unit, running=True, enabled=True)
+    systemd.service(
+        name="Publish with the new program or configuration",
+        service="difusor-publisher.service",
+        running=True,
+        _if=any_changed(program, config),
+    )

@@ -1,0 +1,72 @@
+"""
+Receiving packages: the rsync daemon (TCP 873) with a write-only upload module for the
+institute, password from .env, reachable only from the trusted sources (ufw outside,
+`hosts allow` inside), chrooted, writing as an unprivileged account.
+
+Example::
+
+    from difusor.deploys.receiver import receiver
+    receiver()
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import apt, files, server, systemd
+
+from difusor import paths
+from difusor.context import host_settings
+from difusor.deploys.publisher import PUBLISHER_USER
+from difusor.render import render
+from difusor.settings import ENV_PREFIX, SettingsError
+
+RSYNC_MODULE = "prep"
+UPLOAD_ACCOUNT = "prep-upload"
+
+
+@deploy("Package receiver")
+def receiver():
+    settings = host_settings()
+    if settings.rsync_password is None:
+        raise SettingsError([f"rsync_password: is required: set {ENV_PREFIX}RSYNC_PASSWORD in .env"])
+
+    apt.packages(name="rsync", packages=["rsync"])
+    server.user(
+        name="Upload account",
+        user=UPLOAD_ACCOUNT,
+        group=PUBLISHER_USER,
+        system=True,
+        shell="/usr/sbin/nologin",
+        home="/nonexistent",
+        create_home=False,
+    )
+    files.put(
+        name="rsync secrets",
+        src=StringIO(f"{settings.rsync_user}:{settings.rsync_password.get_secret_value()}\n"),
+        dest=paths.RSYNC_SECRETS,
+        user="root",
+        group="root",
+        mode="600",
+    )
+    files.put(
+        name="rsync daemon configuration",
+        src=StringIO(
+            render(
+                "receiver/rsyncd.conf.j2",
+                log_file=paths.RSYNC_LOG,
+                max_connections=settings.rsync_max_connections,
+                module=RSYNC_MODULE,
+                incoming=paths.INCOMING_DIR,
+                uid=UPLOAD_ACCOUNT,
+                gid=PUBLISHER_USER,
+                user=settings.rsync_user,
+                secrets_file=paths.RSYNC_SECRETS,
+                hosts_allow=[str(network) for _, network in settings.networks()],
+            )
+        ),
+        dest="/etc/rsyncd.conf",
+    )
+    # The daemon reads its configuration and secrets at each connection: no restart needed.
+    systemd.service(name="rsync daemon running", service="rsync", running=True, enabled=True)
