@@ -6,6 +6,8 @@ Write docs/settings.md from the settings model, so the reference cannot drift fr
 
 from __future__ import annotations
 
+import ipaddress
+
 from pydantic import SecretStr
 from pydantic_core import PydanticUndefined
 
@@ -27,6 +29,8 @@ def settings_markdown() -> str:
             default = "**required**"
         elif field.annotation == SecretStr | None:
             default = f"from `.env`: `{ENV_PREFIX}{name.upper()}`"
+        elif isinstance(field.default, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            default = f"`{str(field.default)!r}`"
         else:
             default = f"`{field.default!r}`"
         lines.append(f"| `{name}` | {default} | {field.description or ''} |")

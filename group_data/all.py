@@ -27,3 +27,15 @@ operators = [
 
 # Keys of the institute's technicians for root (the institute asks for root access).
 root_ssh_keys = []
+
+# Election night. The monitor alerts only inside the publication window: from this local
+# time until 23:59 of the seventh day after (the last corte must stay online until then).
+# publication_start = "2024-06-02T20:00"
+# sidecar_policy = "if-present"     # "require" if the institute agrees to send NAME.zip.sha256
+
+# The portal.
+# tls_source = "acme"               # or "provided" with tls_certificate_file / tls_key_file
+# embed_origins = ["https://www.example.com.mx"]   # your pages that frame the results
+# cdn = "cloudflare"                 # trust Cloudflare for the readers' real addresses
+# cdn_purge = "cloudflare"           # with cloudflare_zone_id and DIFUSOR_CDN_TOKEN in .env
+# alert_webhook = "https://alertas.example.com.mx/hooks/prep"

@@ -34,6 +34,9 @@ def ssh_access():
     apt.packages(name="SSH, sudo and fail2ban", packages=SSH_PACKAGES)
 
     server.group(name="Operators group", group=OPERATORS_GROUP)
+    if settings.docker_operators:
+        # Created here, before the Docker engine is installed; its package reuses it.
+        server.group(name="docker group", group="docker", system=True)
     validated_files.validated(
         name="Passwordless sudo for operators",
         content=render("ssh/sudoers.j2", group=OPERATORS_GROUP),
@@ -48,7 +51,7 @@ def ssh_access():
             shell="/bin/bash",
             home=f"/home/{operator.name}",
             create_home=True,
-            groups=[OPERATORS_GROUP] if operator.sudo else [],
+            groups=([OPERATORS_GROUP] if operator.sudo else []) + (["docker"] if settings.docker_operators else []),
             public_keys=operator.ssh_keys,
             delete_keys=True,
         )

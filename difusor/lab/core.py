@@ -164,6 +164,16 @@ class Lab:
         self._wait_ssh()
         self._timed("boot", t0)
 
+    def restart_machine(self) -> None:
+        """Power the lab host off and boot it again from the same rootfs (a reboot: what
+        the deploy put on disk stays, everything in memory is gone)."""
+        require_root()
+        with self._lock():
+            self.machine.stop(self.stop_timeout)
+            self.machine.start()
+            net.attach_machine_veth(alive=self.machine.running)
+            self._wait_ssh()
+
     def _ensure_key(self) -> str:
         pub = self.key_path.with_name(self.key_path.name + ".pub")
         if not (self.key_path.exists() and pub.exists()):

@@ -23,6 +23,9 @@ from .network import (
 )
 
 
+DOCKER_PUBLIC_PORT = 82
+DOCKER_TRUSTED_PORT = 81
+
 # A difusor's own site that embeds the results in a frame.
 EMBED_ORIGIN = "https://www.difusor.lab.test"
 
@@ -58,6 +61,11 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         "embed_origins": [EMBED_ORIGIN],
         # The trusted namespace also plays a CDN edge: its X-Forwarded-For is believed.
         "cdn_networks": [f"{OPLE_IPV4}/32", f"{OPLE_IPV6}/128"],
+        # Container ports for the Docker exposure tests: 82 public, 81 trusted sources only.
+        "docker_public_ports": [DOCKER_PUBLIC_PORT],
+        "docker_trusted_ports": [DOCKER_TRUSTED_PORT],
+        "docker_log_max_size": "1m",
+        "docker_log_max_files": 2,
     }
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from difusor.prep.generator import generate_series
+from difusor.prep.generator import SiteSpec, generate_series
 
 from .core import Lab
 from .inventory import lab_secrets
@@ -76,16 +76,16 @@ def wait_live(name: str, timeout: float = 60) -> float | None:
     while time.monotonic() - started < timeout:
         if live_package() == name:
             return time.monotonic() - started
-        time.sleep(0.1)
+        time.sleep(0.05)
     return None
 
 
 def run_simulacro(lab: Lab, cortes: int, period_seconds: float, actas: int = 11030,
-                  nesting: str = "zip") -> list[CorteReport]:
+                  nesting: str = "zip", site: SiteSpec | None = None) -> list[CorteReport]:
     workdir = lab.workdir / "simulacro"
     shutil.rmtree(workdir, ignore_errors=True)
     packages = generate_series(workdir, cortes, start=recent_cortes_start(cortes), period_minutes=1,
-                               actas=actas, nesting=nesting, seed=int(time.time()))
+                               actas=actas, nesting=nesting, seed=int(time.time()), site=site)
     password = lab_secrets()["DIFUSOR_RSYNC_PASSWORD"]
     reports = []
     next_push = time.monotonic()

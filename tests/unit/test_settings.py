@@ -183,3 +183,22 @@ def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
     with pytest.raises(SettingsError, match="prep.key' is tracked by git"):
         parse_settings({**valid_data, "tls_source": "provided", "tls_certificate_file": str(tmp_path / "prep.crt"),
                         "tls_key_file": str(tmp_path / "prep.key")})
+
+
+DOCKER_MALFORMED = [
+    ("pool_too_small", {"docker_address_pool": "172.30.0.0/25"}, "must be IPv4 and /24 or larger"),
+    ("pool_host_bits", {"docker_address_pool": "172.30.0.1/16"}, "docker_address_pool: '172.30.0.1/16' has host bits set"),
+    ("bridge_is_network", {"docker_bridge_ip": "172.29.0.0/24"}, "must be an IPv4 host address with its prefix"),
+    ("bridge_in_pool", {"docker_bridge_ip": "172.30.5.1/24"}, "docker_bridge_ip 172.30.5.1/24 overlaps docker_address_pool"),
+    ("port_in_both_lists", {"docker_public_ports": [8080], "docker_trusted_ports": [8080]},
+     "docker ports [8080] are in both docker_public_ports and docker_trusted_ports"),
+    ("port_out_of_range", {"docker_public_ports": [70000]}, "docker_public_ports[0]: Input should be less than or equal to 65535"),
+    ("unknown_source", {"docker_source": "snap"}, "docker_source: Input should be 'distro' or 'docker-ce'"),
+]
+
+
+@pytest.mark.parametrize("change, expected", [c[1:] for c in DOCKER_MALFORMED], ids=[c[0] for c in DOCKER_MALFORMED])
+def test_malformed_docker_settings(valid_data, change, expected):
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**valid_data, **change})
+    assert expected in str(error.value)

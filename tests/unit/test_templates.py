@@ -125,3 +125,26 @@ def test_logrotate_reopens_and_keeps_retention():
     assert "rotate 120" in conf and "daily" in conf and "compress" in conf
     assert "copytruncate" not in conf.replace("copytruncate would", "")
     assert 'kill -USR1 "$(cat /run/nginx.pid)"' in conf
+
+
+def test_docker_daemon_json_and_firewall_rules(valid_data):
+    import json
+
+    from difusor.deploys.docker import docker_networks
+    from difusor.deploys.firewall import docker_rules
+
+    settings = parse_settings(dict(valid_data, docker_public_ports=[8443], docker_trusted_ports=[9000],
+                                   trusted_sources={"ople": ["203.0.113.20/32", "2001:db8::/32"]}))
+    daemon = json.loads(render("docker/daemon.json.j2", settings=settings))
+    assert daemon["live-restore"] is True and daemon["log-opts"] == {"max-file": "5", "max-size": "10m"}
+    assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}]
+    assert docker_rules(settings) == [
+        "route allow 8443/tcp comment 'difusor-docker:public'",
+        # Docker gives containers IPv4 only: no IPv6 route rules.
+        "route allow from 203.0.113.20 to any port 9000 proto tcp comment 'difusor-docker:ople'",
+    ]
+    rules = render("docker/after.rules.j2", docker_networks=docker_networks(settings))
+    assert rules.startswith("*filter") and rules.rstrip().endswith("COMMIT")
+    assert "-A DOCKER-USER -j ufw-user-forward" in rules
+    assert "-A DOCKER-USER -d 172.30.0.0/16 -j ufw-docker-deny" in rules
+    assert "-A DOCKER-USER -d 172.29.0.0/24 -j ufw-docker-deny" in rules
