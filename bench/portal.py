@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from difusor import paths  # noqa: E402
 from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config  # noqa: E402
 from difusor.lab import LAB_IPV4, Lab  # noqa: E402
-from difusor.lab.rehearse import deploy_lab  # noqa: E402
+from difusor.lab.rehearse import deployed_lab  # noqa: E402
 from difusor.settings import inventory_settings  # noqa: E402
 
 RESULTS_JSON = "bench/results.json"
@@ -127,16 +127,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs per configuration (medians)")
     args = parser.parse_args()
-    lab = Lab()
-    if not args.reuse:
-        lab.up()
-    try:
-        if not args.reuse and not deploy_lab().ok:
-            raise SystemExit("deploy failed")
+    with deployed_lab(args.reuse) as lab:
         figures = run(lab, args.seconds, args.connections, args.rounds)
-    finally:
-        if not args.reuse:
-            lab.down()
     print(f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS from the public namespace, "
           f"median of {args.rounds} alternating rounds")
     print(f"{'document':<14}{'config':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}")

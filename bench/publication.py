@@ -19,8 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from difusor.lab import Lab  # noqa: E402
-from difusor.lab.rehearse import deploy_lab  # noqa: E402
+from difusor.lab.rehearse import deployed_lab  # noqa: E402
 from difusor.lab.simulacro import run_simulacro  # noqa: E402
 from difusor.prep.generator import SiteSpec  # noqa: E402
 
@@ -44,18 +43,10 @@ def main() -> None:
     parser.add_argument("--site-cortes", type=int, default=5, help="~100 MB static-site cortes")
     parser.add_argument("--reuse", action="store_true", help="use a lab that is up and deployed")
     args = parser.parse_args()
-    lab = Lab()
-    if not args.reuse:
-        lab.up()
-    try:
-        if not args.reuse and not deploy_lab().ok:
-            raise SystemExit("deploy failed")
+    with deployed_lab(args.reuse) as lab:
         veracruz = run_simulacro(lab, args.cortes, period_seconds=0)
         site = run_simulacro(lab, args.site_cortes, period_seconds=0, site=SiteSpec()) if args.site_cortes else []
         disk = lab.ssh("du -sh --apparent-size /srv/difusor/archive /srv/difusor/releases; du -sh /srv/difusor").stdout
-    finally:
-        if not args.reuse:
-            lab.down()
     print("\npublication benchmark: upload complete (rsync from ople) -> live on HTTPS (public)")
     print(f"{'package':<34}{'published':>9}{'p50 s':>9}{'p99 s':>9}{'max s':>9}")
     print(row("Veracruz-size corte (GUB+DIP_LOC)", veracruz))

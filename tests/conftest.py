@@ -44,20 +44,10 @@ class Target:
 
 @pytest.fixture(scope="session")
 def lab():
-    from difusor.lab import Lab
-    from difusor.lab.rehearse import deploy_lab
+    from difusor.lab.rehearse import deployed_lab
 
-    lab = Lab()
-    if os.environ.get("DIFUSOR_LAB_REUSE") == "1":
+    with deployed_lab(reuse=os.environ.get("DIFUSOR_LAB_REUSE") == "1") as lab:
         yield lab
-        return
-    lab.up()
-    try:
-        run = deploy_lab()
-        assert run.ok, "first deploy of the lab host failed:\n" + run.output[-6000:]
-        yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture(scope="session")

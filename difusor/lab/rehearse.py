@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +75,23 @@ def run_pyinfra(*args: str, inventory: str = LAB_INVENTORY, timeout: float = 180
 
 def deploy_lab(*extra: str, inventory: str = LAB_INVENTORY) -> DeployRun:
     return run_pyinfra(*extra, "deploy.py", inventory=inventory)
+
+
+@contextmanager
+def deployed_lab(reuse: bool = False) -> Iterator[Lab]:
+    """A lab host that is up and deployed, torn down afterwards; ``reuse``: one already is."""
+    lab = Lab()
+    if reuse:
+        yield lab
+        return
+    lab.up()
+    try:
+        run = deploy_lab()
+        if not run.ok:
+            raise RuntimeError("first deploy of the lab host failed:\n" + run.output[-6000:])
+        yield lab
+    finally:
+        lab.down()
 
 
 @dataclass

@@ -79,13 +79,19 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def sha256_fd(fd):
-    h = hashlib.sha256()
+def fd_chunks(fd, size=1 << 20):
+    """The whole content of an open file, from its start, in chunks."""
     os.lseek(fd, 0, os.SEEK_SET)
     while True:
-        chunk = os.read(fd, 1 << 20)
+        chunk = os.read(fd, size)
         if not chunk:
-            break
+            return
+        yield chunk
+
+
+def sha256_fd(fd):
+    h = hashlib.sha256()
+    for chunk in fd_chunks(fd):
         h.update(chunk)
     os.lseek(fd, 0, os.SEEK_SET)
     return h.hexdigest()

@@ -11,7 +11,7 @@ import zipfile
 from datetime import timezone
 
 from . import hooks, purge, release
-from .fsutil import link_or_copy, move, read_json, sha256_file, sha256_fd, write_json
+from .fsutil import fd_chunks, link_or_copy, move, read_json, sha256_file, sha256_fd, write_json
 from .package import Budget, Rejection, check_layout, classify_unreadable, csv_corte, inspect_zip, read_sidecar, same_corte
 from .timeutil import corte_from_name, from_ts, iso, now, parse_iso
 
@@ -381,11 +381,7 @@ class Publisher:
         else:
             tmp = target + f".tmp-{os.getpid()}"
             with open(tmp, "wb") as out:
-                os.lseek(fd, 0, os.SEEK_SET)
-                while True:
-                    chunk = os.read(fd, 1 << 20)
-                    if not chunk:
-                        break
+                for chunk in fd_chunks(fd):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
