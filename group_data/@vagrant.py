@@ -1,6 +1,11 @@
 # Settings for the Vagrant rehearsal VM (the @vagrant connector puts every VM in this group).
+import os
+
 rehearsal = True
 portal_domain = "prep.vagrant.test"
+
+# Vagrant logs in as its `vagrant` user, which has passwordless sudo: run everything as root.
+_sudo = True
 
 # Vagrant's own SSH arrives from the provider's NAT gateway: trust it, or the firewall
 # would cut off `vagrant ssh` and pyinfra. VirtualBox NAT: 10.0.2.2. libvirt's management
@@ -14,3 +19,14 @@ trusted_sources = {
 # Vagrant's host key changes with every VM.
 ssh_known_hosts_file = "/dev/null"
 ssh_strict_host_key_checking = "no"
+
+# No public name points at a rehearsal VM, so no ACME certificate: a self-signed one.
+tls_source = "selfsigned"
+
+# A VM without internet access (the full rehearsal, `python -m difusor.vagrant rehearse`)
+# gets apt through a proxy and time from an NTP server, both on the VM's host.
+# Unset (a laptop with internet), the defaults apply.
+if os.environ.get("DIFUSOR_VAGRANT_APT_PROXY"):
+    apt_proxy = os.environ["DIFUSOR_VAGRANT_APT_PROXY"]
+if os.environ.get("DIFUSOR_VAGRANT_NTP_SERVERS"):
+    ntp_servers = os.environ["DIFUSOR_VAGRANT_NTP_SERVERS"].replace(",", " ").split()

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from srvtools import (Tree, corrupt_first_stored_member, csv_for, info, pkware_unix_extra, zip_bytes)
+from srvtools import (corrupt_first_stored_member, csv_for, info, pkware_unix_extra, zip_bytes)
 
 GOOD_CORTE = "2024-06-02T21:00"
 BAD_NAME = "20240602_2115_PREP_VER.zip"

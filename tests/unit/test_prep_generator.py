@@ -215,7 +215,7 @@ def test_veracruz_size_is_fast_and_about_the_real_size(tmp_path):
 
 
 def test_cli(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "difusor.prep", "generate", "--out", str(tmp_path), "--cortes", "2",
+    subprocess.run([sys.executable, "-m", "difusor.prep", "generate", "--out", str(tmp_path), "--cortes", "2",
                           "--start", "2024-06-02T23:50", "--period-minutes", "10", "--actas", "100",
                           "--elections", "GUB", "--dialect", "pipe+crlf", "--sidecar", "--seed", "3",
                           "--state", "VER"], capture_output=True, text=True, check=True)

@@ -1,0 +1,5 @@
+import sys
+
+from .rehearse import main
+
+sys.exit(main())
