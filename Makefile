@@ -39,3 +39,8 @@ simulacro: setup
 
 lab-down: setup
 	$(PYTHON) -m difusor.lab down
+
+# The Vagrant rehearsal, for real (slow under software emulation; see README). Not in `make test`.
+.PHONY: vagrant-rehearse
+vagrant-rehearse: setup
+	$(PYTHON) -m difusor.vagrant rehearse

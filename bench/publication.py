@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from difusor.lab.rehearse import deployed_lab  # noqa: E402
-from difusor.lab.simulacro import run_simulacro  # noqa: E402
+from difusor.lab.simulacro import recent_cortes_start, run_simulacro  # noqa: E402
 from difusor.prep.generator import SiteSpec  # noqa: E402
 
 
@@ -44,8 +45,11 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="use a lab that is up and deployed")
     args = parser.parse_args()
     with deployed_lab(args.reuse) as lab:
-        veracruz = run_simulacro(lab, args.cortes, period_seconds=0)
-        site = run_simulacro(lab, args.site_cortes, period_seconds=0, site=SiteSpec()) if args.site_cortes else []
+        # One series of corte times for both runs: the site cortes follow the Veracruz ones.
+        start = recent_cortes_start(args.cortes + args.site_cortes)
+        veracruz = run_simulacro(lab, args.cortes, period_seconds=0, start=start)
+        site = (run_simulacro(lab, args.site_cortes, period_seconds=0, site=SiteSpec(),
+                              start=start + timedelta(minutes=args.cortes)) if args.site_cortes else [])
         disk = lab.ssh("du -sh --apparent-size /srv/difusor/archive /srv/difusor/releases; du -sh /srv/difusor").stdout
     print("\npublication benchmark: upload complete (rsync from ople) -> live on HTTPS (public)")
     print(f"{'package':<34}{'published':>9}{'p50 s':>9}{'p99 s':>9}{'max s':>9}")

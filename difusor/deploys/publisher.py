@@ -1,8 +1,8 @@
 """
 The publisher: the server-side program in ``server/difusor_server`` (standard library only)
 installed under /opt/difusor, its configuration, the directories it owns, and the systemd
-units that run it: a path unit on the incoming directory, a sweep timer, and the freshness
-monitor every minute. What the program does: server/README.md.
+units that run it: the publisher service (it watches the incoming directory and sweeps once a
+minute) and the freshness monitor every minute. What the program does: server/README.md.
 
 Example::
 
@@ -27,13 +27,7 @@ from difusor.settings import Settings
 
 PUBLISHER_USER = "difusor"
 PROGRAM_SOURCE = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
-UNITS = (
-    "difusor-publisher.service",
-    "difusor-publisher.path",
-    "difusor-publisher.timer",
-    "difusor-monitor.service",
-    "difusor-monitor.timer",
-)
+UNITS = ("difusor-publisher.service", "difusor-monitor.service", "difusor-monitor.timer")
 
 
 def publisher_config(settings: Settings) -> dict:
@@ -138,11 +132,11 @@ def publisher():
         for unit in UNITS
     ]
     systemd.daemon_reload(name="Reload units", _if=any_changed(*units))
-    for unit in ("difusor-publisher.path", "difusor-publisher.timer", "difusor-monitor.timer"):
+    for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
         systemd.service(name=f"{unit} active", service=unit, running=True, enabled=True)
     systemd.service(
-        name="Publish with the new program or configuration",
+        name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",
-        running=True,
-        _if=any_changed(program, config),
+        restarted=True,
+        _if=any_changed(program, config, units[0]),
     )

@@ -80,11 +80,12 @@ def wait_live(name: str, timeout: float = 60) -> float | None:
     return None
 
 
-def run_simulacro(lab: Lab, cortes: int, period_seconds: float, actas: int = 11030,
-                  nesting: str = "zip", site: SiteSpec | None = None) -> list[CorteReport]:
+def run_simulacro(lab: Lab, cortes: int, period_seconds: float, actas: int = 11030, nesting: str = "zip",
+                  site: SiteSpec | None = None, start: datetime | None = None) -> list[CorteReport]:
+    """Push ``cortes`` packages, one minute of corte time apart, ending now unless ``start``."""
     workdir = lab.workdir / "simulacro"
     shutil.rmtree(workdir, ignore_errors=True)
-    packages = generate_series(workdir, cortes, start=recent_cortes_start(cortes), period_minutes=1,
+    packages = generate_series(workdir, cortes, start=start or recent_cortes_start(cortes), period_minutes=1,
                                actas=actas, nesting=nesting, seed=int(time.time()), site=site)
     password = lab_secrets()["DIFUSOR_RSYNC_PASSWORD"]
     reports = []

@@ -1,4 +1,4 @@
-"""python3 -m difusor_server {publish,monitor,status} [--config /etc/difusor/publisher.json]
+"""python3 -m difusor_server {publish,watch,monitor,status} [--config /etc/difusor/publisher.json]
 
 Exit codes: 0 done (rejections are normal outcomes); 1 an incident left a package waiting
 (e.g. disk full) or the monitor could not run; 2 bad configuration or usage.
@@ -22,6 +22,7 @@ def main(argv=None):
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("publish", "process every pending package, then exit"),
+                       ("watch", "publish each package as it arrives (the service); runs until stopped"),
                        ("monitor", "check the freshness of the live corte once, then exit"),
                        ("status", "print the live corte, releases, pending packages and queues as JSON")):
         p = sub.add_parser(name, help=text)
@@ -45,6 +46,9 @@ def main(argv=None):
     if args.command == "publish":
         from .publisher import Publisher
         return Publisher(cfg, log).run()
+    if args.command == "watch":
+        from .publisher import watch
+        return watch(cfg, log)
     if args.command == "monitor":
         from . import monitor
         from .timeutil import parse_local

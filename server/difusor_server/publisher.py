@@ -511,3 +511,30 @@ class Publisher:
         self.log.event("sidecar-late", package=zip_name, sha256=entry.get("sha256"), matches=ok,
                        detail="sidecar arrived after its package was processed",
                        archived=os.path.relpath(dest, cfg.archive_dir))
+
+
+def incoming_snapshot(incoming_dir):
+    """What identifies the incoming directory's content: its names and its mtime."""
+    try:
+        return os.stat(incoming_dir).st_mtime_ns, frozenset(os.listdir(incoming_dir))
+    except OSError:
+        return None
+
+
+def watch(cfg, log, poll_seconds=0.2, sweep_seconds=60.0, should_stop=lambda: False):
+    """Publish as packages arrive. The incoming directory is looked at every ``poll_seconds``
+    and a run starts whenever its names or mtime changed since the snapshot taken *before*
+    the previous run, so a package that lands during a run starts the next one at once (a
+    systemd path unit triggering a oneshot service drops such an event and leaves the package
+    for the sweep). A run also happens every ``sweep_seconds`` for owed purges and files that
+    were still settling."""
+    seen = object()
+    last_run = float("-inf")
+    while not should_stop():
+        snapshot = incoming_snapshot(cfg.incoming_dir)
+        if snapshot != seen or time.monotonic() - last_run >= sweep_seconds:
+            seen = snapshot
+            last_run = time.monotonic()
+            Publisher(cfg, log).run()
+        time.sleep(poll_seconds)
+    return 0

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import time
 import zipfile
 from datetime import datetime
 
@@ -197,3 +198,33 @@ def test_bad_config_is_refused_with_the_key_named(tmp_path):
     t.configure(sidecar="off", limts={"max_files": 3})
     result = t.publish()
     assert result.rc == 2 and "limts" in result.events[0]["detail"]
+
+
+def test_watch_publishes_each_package_as_it_lands(tree):
+    """The publisher service: a package landing while another is being extracted, and one
+    landing when all is quiet, are both live within seconds (the sweep is once a minute)."""
+    import subprocess
+    import sys
+
+    from srvtools import server_env, wait_for
+
+    first, second, third = (tree.package(f"2024-06-02T21:{minute}", 0.5) for minute in ("00", "15", "30"))
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "difusor_server", "watch", "--config", str(tree.config_path)],
+        cwd=tree.root, env=server_env({"DIFUSOR_TEST_PAUSE": "member=0.3"}),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        tree.put(first)
+        wait_for(lambda: tree.releases.exists() and any(p.name.startswith(".tmp-") for p in tree.releases.iterdir()),
+                 timeout=30)
+        tree.put(second)  # lands while the first is being extracted
+        wait_for(lambda: (tree.live() or {}).get("package") == second.name, timeout=20)
+        time.sleep(1)
+        tree.put(third)  # lands when nothing is running
+        wait_for(lambda: (tree.live() or {}).get("package") == third.name, timeout=10)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+    published = [r["package"] for r in tree.log_records() if r["event"] == "published"]
+    assert published == [first.name, second.name, third.name]
