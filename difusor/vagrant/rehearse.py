@@ -220,6 +220,7 @@ class Helper:
     config: str
     argv: list[str]
     logfile: Path
+    pidfile: Path | None = None  # chronyd's own; it cannot remove it after dropping root
     pid: int | None = None
 
     def start(self) -> None:
@@ -235,6 +236,8 @@ class Helper:
 
     def stop(self) -> None:
         terminate(pids_with_arg(str(self.conf)), self.name, timeout=5)
+        if self.pidfile:
+            self.pidfile.unlink(missing_ok=True)
 
 
 def helpers(workdir: Path) -> list[Helper]:
@@ -252,7 +255,7 @@ def helpers(workdir: Path) -> list[Helper]:
             "# started with -x: it never adjusts this machine's clock",
             "local stratum 8", f"allow {MGMT_PREFIX}", f"bindaddress {MGMT_HOST}",
             "cmdport 0", "bindcmdaddress /", f"pidfile {workdir / 'chronyd.pid'}", "",
-        ]), ["chronyd", "-d", "-x", "-f", str(chrony_conf)], workdir / "chronyd.log"),
+        ]), ["chronyd", "-d", "-x", "-f", str(chrony_conf)], workdir / "chronyd.log", workdir / "chronyd.pid"),
     ]
 
 
@@ -390,7 +393,7 @@ class VagrantRehearsal:
         report.unlink(missing_ok=True)
         argv = [sys.executable, "-m", "pytest", "tests/host", "-p", "no:cacheprovider", "-q",
                 "--target", "ssh://default?sudo=true", "--ssh-config", str(self.ssh_config),
-                "--inventory", INVENTORY, f"--junitxml={report}"]
+                f"--inventory={INVENTORY}", f"--junitxml={report}"]
         log.info("testinfra: %s", shlex.join(argv[1:]))
         try:
             result = subprocess.run(argv, cwd=REPO_ROOT, timeout=TIMEOUTS["suite"])
