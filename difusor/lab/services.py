@@ -42,23 +42,29 @@ def pids_with_arg(arg: str) -> list[int]:
 # ---------------------------------------------------------------- tinyproxy
 
 class Proxy:
-    def __init__(self, workdir: Path):
+    """tinyproxy as a forward HTTP proxy for apt: by default the lab's, on the bridge; the
+    Vagrant rehearsal runs another one on its management network (``listen``/``allow``)."""
+
+    def __init__(self, workdir: Path, listen: str = net.PROXY_HOST, port: int = net.PROXY_PORT,
+                 allow: tuple[str, ...] = (net.IPV4_PREFIX,), purpose: str = "the lab machine's apt"):
         self.workdir = workdir
+        self.listen, self.port, self.allow, self.purpose = listen, port, allow, purpose
+        self.url = f"http://{listen}:{port}"
         self.conf = workdir / "tinyproxy.conf"
         self.logfile = workdir / "tinyproxy.log"
         self.pidfile = workdir / "tinyproxy.pid"
 
     def config(self) -> str:
         return "\n".join([
-            "# difusor lab: forward HTTP proxy for the lab machine's apt (generated)",
+            f"# difusor: forward HTTP proxy for {self.purpose} (generated)",
             "User nobody",
             "Group nogroup",
-            f"Listen {net.PROXY_HOST}",
-            f"Port {net.PROXY_PORT}",
+            f"Listen {self.listen}",
+            f"Port {self.port}",
             "Timeout 600",
             "MaxClients 50",
             "LogLevel Info",
-            f"Allow {net.IPV4_PREFIX}",
+            *(f"Allow {prefix}" for prefix in self.allow),
             "DisableViaHeader yes",
             # CONNECT (https through the proxy) only to the usual TLS port
             "ConnectPort 443",
@@ -66,6 +72,7 @@ class Proxy:
         ])
 
     def start(self) -> int:
+        self.stop()  # one of ours left by an interrupted run
         write_file(self.conf, self.config())
         # -d: stay in the foreground, we keep its pid and its log on stderr
         pid = _start(["tinyproxy", "-d", "-c", str(self.conf)], self.logfile, "tinyproxy")
@@ -74,11 +81,11 @@ class Proxy:
         while time.monotonic() < deadline:
             if not alive(pid):
                 raise LabError(f"tinyproxy exited at start:\n{_tail(self.logfile)}")
-            if _tcp_listening(net.PROXY_HOST, net.PROXY_PORT):
-                log.info("apt proxy %s up (pid %d)", net.PROXY_URL, pid)
+            if _tcp_listening(self.listen, self.port):
+                log.info("apt proxy %s up (pid %d)", self.url, pid)
                 return pid
             time.sleep(0.2)
-        raise LabError(f"tinyproxy not listening on {net.PROXY_URL}:\n{_tail(self.logfile)}")
+        raise LabError(f"tinyproxy not listening on {self.url}:\n{_tail(self.logfile)}")
 
     def stop(self) -> None:
         terminate(pids_with_arg(str(self.conf)), "tinyproxy", timeout=5)
@@ -95,23 +102,28 @@ def _tcp_listening(host: str, port: int) -> bool:
         return False
 
 
-# ---------------------------------------------------------------- chronyd in difusor-ople
+# ---------------------------------------------------------------- chronyd
 
 class NtpServer:
-    def __init__(self, workdir: Path):
+    """chronyd -x as an NTP server: by default the lab's, in the trusted-source namespace;
+    the Vagrant rehearsal runs another one on this machine (``netns=None``, ``bind``)."""
+
+    def __init__(self, workdir: Path, netns: str | None = net.NAMESPACES["ople"].name,
+                 allow: tuple[str, ...] = (net.IPV4_PREFIX, net.IPV6_PREFIX), bind: str | None = None,
+                 name: str = "chrony-ople"):
         self.workdir = workdir
-        self.conf = workdir / "chrony-ople.conf"
-        self.logfile = workdir / "chrony-ople.log"
-        self.pidfile = workdir / "chrony-ople.pid"
-        self.ns = net.NAMESPACES["ople"]
+        self.netns, self.allow, self.bind = netns, allow, bind
+        self.conf = workdir / f"{name}.conf"
+        self.logfile = workdir / f"{name}.log"
+        self.pidfile = workdir / f"{name}.pid"
 
     def config(self) -> str:
         return "\n".join([
-            "# difusor lab: NTP server of the trusted-source namespace (generated)",
+            "# difusor: NTP server for the rehearsal network (generated)",
             "# started with -x: it never adjusts the host clock; no driftfile, no rtc",
             f"local stratum {net.NTP_STRATUM}",
-            f"allow {net.IPV4_PREFIX}",
-            f"allow {net.IPV6_PREFIX}",
+            *(f"allow {prefix}" for prefix in self.allow),
+            *([f"bindaddress {self.bind}"] if self.bind else []),
             "cmdport 0",
             "bindcmdaddress /",  # no Unix command socket either
             f"pidfile {self.pidfile}",
@@ -119,22 +131,21 @@ class NtpServer:
         ])
 
     def start(self) -> int:
+        self.stop()  # one of ours left by an interrupted run
         write_file(self.conf, self.config())
-        self.pidfile.unlink(missing_ok=True)
         # `ip netns exec` execs chronyd in place, so the pid we get is chronyd's.
         # -d: foreground, log to stderr; -x: no clock control; -f: our config only.
-        pid = _start(
-            ["ip", "netns", "exec", self.ns.name, "chronyd", "-d", "-x", "-f", str(self.conf)],
-            self.logfile, "chrony",
-        )
+        netns = ["ip", "netns", "exec", self.netns] if self.netns else []
+        pid = _start([*netns, "chronyd", "-d", "-x", "-f", str(self.conf)], self.logfile, "chrony")
         time.sleep(0.3)
         if not alive(pid):
             raise LabError(f"chronyd exited at start:\n{_tail(self.logfile)}")
-        log.info("NTP server %s in %s up (pid %d)", net.NTP_SERVER_IPV4, self.ns.name, pid)
+        log.info("NTP server up %s(pid %d)", f"in {self.netns} " if self.netns else f"on {self.bind} ", pid)
         return pid
 
     def stop(self) -> None:
         terminate(pids_with_arg(str(self.conf)), "chronyd", timeout=5)
+        # chronyd cannot remove its pid file after dropping root
         self.pidfile.unlink(missing_ok=True)
 
 

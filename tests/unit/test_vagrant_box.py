@@ -14,7 +14,7 @@ from difusor.vagrant.box import (
     parse_box_list,
     stale_box_volumes,
 )
-from difusor.vagrant.rehearse import leftovers, parse_junit, rehearsal_env
+from difusor.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, parse_junit, rehearsal_env
 
 ROOTFS = ("rootfs-bookworm-a5bc802410ed7589.tar.zst", 76703542, 1763792160.5)
 
@@ -132,3 +132,15 @@ def test_parse_junit(tmp_path):
         ("host.test_time::test_chrony_synchronised", "failed", "assert False"),
         ("host.test_base::test_kernel_sysctl[kernel.sysrq-0]", "skipped", "not applicable"),
     ]
+
+
+def test_vagrant_helpers_serve_only_the_management_network(tmp_path):
+    proxy, ntp = helpers(tmp_path)
+    proxy_lines = proxy.config().splitlines()
+    assert f"Listen {MGMT_HOST}" in proxy_lines
+    assert [line for line in proxy_lines if line.startswith("Allow ")] == [f"Allow {MGMT_PREFIX}"]
+    ntp_lines = ntp.config().splitlines()
+    assert f"bindaddress {MGMT_HOST}" in ntp_lines
+    assert [line for line in ntp_lines if line.startswith("allow ")] == [f"allow {MGMT_PREFIX}"]
+    assert ntp.netns is None  # on this machine, not in a lab namespace
+    assert {proxy.conf.parent, ntp.conf.parent} == {tmp_path}
