@@ -393,9 +393,9 @@ class VagrantRehearsal:
         started = time.monotonic()
         deadline = started + TIMEOUTS["lynis"]
         install = self.ssh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null "
-                           "&& systemctl reset-failed difusor-lynis 2>/dev/null; "
+                           "&& { systemctl reset-failed difusor-lynis 2>/dev/null; "
                            "systemd-run --unit=difusor-lynis --collect --quiet "
-                           "sh -c 'lynis audit system --quick --no-colors >/var/log/difusor-lynis.out 2>&1'",
+                           "sh -c 'lynis audit system --quick --no-colors >/var/log/difusor-lynis.out 2>&1'; }",
                            timeout=TIMEOUTS["lynis"])
         state = "failed to start"
         if install.returncode == 0:
