@@ -36,6 +36,17 @@ def test_second_deploy_changes_nothing(lab):
     assert run.unchanged > 0
 
 
+def test_a_firewall_rule_added_by_hand_is_removed_by_the_next_deploy(lab):
+    """The rule set is exclusive (README): what is not in the settings does not stay."""
+    added = lab.ssh("ufw allow 8753/tcp")
+    assert added.returncode == 0, added.stderr
+    assert "8753/tcp" in host_state(lab)
+    run = deploy_lab()
+    assert run.ok, run.output[-4000:]
+    assert run.changed >= 1, run.output[-4000:]
+    assert "8753" not in host_state(lab)
+
+
 @pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "deploy"])
 def test_lockout_guard_stops_before_touching_the_host(lab, tmp_path, dry):
     before = host_state(lab)
