@@ -219,7 +219,11 @@ class Settings(BaseModel):
         min_length=1,
         description="Named lists of IPv4/IPv6 networks (CIDR) allowed to reach TCP 22 and 873.",
     )
-    operators: list[Operator] = Field(min_length=1, description="Administrator accounts.")
+    operators: list[Operator] = Field(
+        min_length=1,
+        description="Administrator accounts. One taken off this list keeps its account and files "
+        "but loses its keys, its shell, sudo and docker.",
+    )
     root_ssh_keys: list[PublicKey] = Field(
         default=[],
         description="Keys allowed to log in as root (the institute asks for root access). "

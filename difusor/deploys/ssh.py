@@ -1,5 +1,6 @@
 """
 SSH access: operator accounts with keys and passwordless sudo, root by key only,
+operators taken out of the settings left with no way in (account and files kept),
 sshd per the DevSec ssh baseline (validated before it replaces the running config),
 small Diffie-Hellman groups removed, and a fail2ban jail for sshd.
 
@@ -13,16 +14,23 @@ from __future__ import annotations
 
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.server import Users
 from pyinfra.operations import apt, files, server, systemd
 
 from difusor import hardening
 from difusor.context import ensure_no_lockout, host_settings
+from difusor.operations import accounts, ssh
 from difusor.operations import files as validated_files
-from difusor.operations import ssh
 from difusor.render import render
 
 OPERATORS_GROUP = "difusor-operators"
+# The GECOS comment that marks the accounts this deploy manages as operators.
+OPERATOR_COMMENT = "difusor operator"
+# Groups that make an account root-equivalent.
+PRIVILEGED_GROUPS = (OPERATORS_GROUP, "docker")
+NOLOGIN = "/usr/sbin/nologin"
 SSH_PACKAGES = ["openssh-server", "sudo", "fail2ban", "python3-systemd"]
 
 
@@ -45,16 +53,34 @@ def ssh_access():
         mode="440",
     )
     for operator in settings.operators:
+        groups = ([OPERATORS_GROUP] if operator.sudo else []) + (["docker"] if settings.docker_operators else [])
         server.user(
             name=f"Operator {operator.name}",
             user=operator.name,
             shell="/bin/bash",
             home=f"/home/{operator.name}",
             create_home=True,
-            groups=([OPERATORS_GROUP] if operator.sudo else []) + (["docker"] if settings.docker_operators else []),
+            groups=groups,
+            comment=OPERATOR_COMMENT,
             public_keys=operator.ssh_keys,
             delete_keys=True,
         )
+        accounts.not_in_groups(
+            name=f"Operator {operator.name}: no other privileged group",
+            user=operator.name,
+            groups=[group for group in PRIVILEGED_GROUPS if group not in groups],
+        )
+    for name in retired_operators(host.get_fact(Users), [operator.name for operator in settings.operators]):
+        server.user(
+            name=f"Former operator {name}: no SSH keys, no shell",
+            user=name,
+            shell=NOLOGIN,
+            home=f"/home/{name}",
+            public_keys=[],
+            delete_keys=True,
+        )
+        accounts.not_in_groups(name=f"Former operator {name}: no sudo, no docker", user=name,
+                               groups=list(PRIVILEGED_GROUPS))
     if settings.root_ssh_keys:
         server.user_authorized_keys(
             name="Institute's keys for root",
@@ -85,3 +111,10 @@ def ssh_access():
     systemd.service(
         name="Restart fail2ban on a new jail", service="fail2ban", restarted=True, _if=jail.did_change
     )
+
+
+def retired_operators(users: dict, current: list[str]) -> list[str]:
+    """Accounts an earlier deploy made operators (marked by their comment) that the
+    settings no longer list."""
+    return sorted(name for name, account in users.items()
+                  if account.get("comment") == OPERATOR_COMMENT and name not in current)

@@ -5,7 +5,9 @@ import textwrap
 
 import pytest
 
+from difusor.deploys.ssh import NOLOGIN, OPERATORS_GROUP
 from difusor.lab import OPLE_IPV4, OPLE_IPV6
+from difusor.lab.inventory import lab_data
 from difusor.lab.rehearse import deploy_lab
 
 STATE_COMMAND = "sha256sum /etc/ssh/sshd_config /etc/chrony/chrony.conf; ufw show added; ufw status"
@@ -45,6 +47,34 @@ def test_a_firewall_rule_added_by_hand_is_removed_by_the_next_deploy(lab):
     assert run.ok, run.output[-4000:]
     assert run.changed >= 1, run.output[-4000:]
     assert "8753" not in host_state(lab)
+
+
+def account(lab, name: str) -> dict:
+    """Shell, secondary groups and authorized keys of an account on the lab host."""
+    result = lab.ssh(f"getent passwd {name} | cut -d: -f7; id -nG {name}; cat /home/{name}/.ssh/authorized_keys")
+    assert result.returncode == 0, result.stderr
+    shell, groups, *keys = result.stdout.splitlines()
+    return {"shell": shell, "groups": set(groups.split()), "keys": [key for key in keys if key]}
+
+
+def test_operators_leave_as_declared_and_come_back(lab, tmp_path):
+    """sudo taken away and an operator taken off the settings: no sudo, and no way in for
+    the one removed (account kept); the lab's settings then bring sudo back."""
+    (operator,) = lab_data()["operators"]
+    key = operator["ssh_keys"][0]
+    both = [operator, {"name": "relevo", "ssh_keys": [key]}]
+    assert deploy_lab(inventory=write_inventory(tmp_path, operators=both)).ok
+    assert account(lab, "relevo") == {"shell": "/bin/bash", "groups": {"relevo", OPERATORS_GROUP}, "keys": [key]}
+
+    run = deploy_lab(inventory=write_inventory(tmp_path, operators=[{**operator, "sudo": False}]))
+    assert run.ok, run.output[-4000:]
+    assert OPERATORS_GROUP not in account(lab, operator["name"])["groups"]
+    assert account(lab, "relevo") == {"shell": NOLOGIN, "groups": {"relevo"}, "keys": []}
+
+    run = deploy_lab()
+    assert run.ok, run.output[-4000:]
+    assert OPERATORS_GROUP in account(lab, operator["name"])["groups"]
+    assert account(lab, "relevo")["shell"] == NOLOGIN
 
 
 @pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "deploy"])
