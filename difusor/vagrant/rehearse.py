@@ -462,6 +462,9 @@ class VagrantRehearsal:
                 except (LabError, subprocess.SubprocessError, OSError) as exc:
                     self.summary.add("rehearsal aborted", False, str(exc).splitlines()[0][:200])
                     print(exc, file=sys.stderr)
+                except (KeyboardInterrupt, SystemExit):
+                    self.summary.add("rehearsal interrupted", False, "a signal stopped it; cleaned up")
+                    raise
                 finally:
                     self.teardown()
         finally:
