@@ -21,9 +21,11 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from difusor.facts import ChronyTracking
 
+from ._util import LabError
 from .core import REPO_ROOT, Lab
 from .network import NTP_SERVER_IPV4
 from .simulacro import main as simulacro_main
@@ -110,6 +112,44 @@ class Summary:
         passed = sum(ok for _, ok, _ in self.steps)
         print(f"rehearsal: {passed} passed, {len(self.steps) - passed} failed")
 
+    def add_tests(self, cases: list[tuple[str, str, str]]) -> dict[str, int]:
+        """One line per test of a pytest run (skips printed, not counted as steps); the counts."""
+        for name, outcome, message in cases:
+            if outcome == "skipped":
+                print(f"rehearsal: SKIP {name}: {message}")
+            else:
+                self.add(name, outcome == "passed", message[:160])
+        return {outcome: sum(1 for _, o, _ in cases if o == outcome) for outcome in ("passed", "failed", "skipped")}
+
+    @contextmanager
+    def failures_recorded(self) -> Iterator[None]:
+        """Steps that may raise: an error ends them as a failed step (printed, not raised, so
+        cleanup and the summary follow); an interrupt is recorded and raised."""
+        try:
+            yield
+        except (LabError, subprocess.SubprocessError, OSError) as exc:
+            self.add("rehearsal aborted", False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            print(exc, file=sys.stderr)
+        except (KeyboardInterrupt, SystemExit):
+            self.add("rehearsal interrupted", False, "stopped by a signal; cleaned up")
+            raise
+
+
+def parse_junit(report: Path) -> list[tuple[str, str, str]]:
+    """(test id, outcome passed|failed|skipped, message) for each test case of a JUnit report."""
+    cases = []
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
+        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
+        skipped = case.find("skipped")
+        if failure is not None:
+            cases.append((name, "failed", failure.get("message", "")))
+        elif skipped is not None:
+            cases.append((name, "skipped", skipped.get("message", "")))
+        else:
+            cases.append((name, "passed", ""))
+    return cases
+
 
 def run_suite(lab: Lab, summary: Summary) -> bool:
     """The testinfra and network suites against the running lab; one summary line per test."""
@@ -119,14 +159,7 @@ def run_suite(lab: Lab, summary: Summary) -> bool:
     result = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, "DIFUSOR_LAB_REUSE": "1"})
     if not report.is_file():
         return summary.add("testinfra and network suites", False, f"pytest exited {result.returncode}")
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
-        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
-        skipped = case.find("skipped")
-        if skipped is not None:
-            print(f"rehearsal: SKIP {name}: {skipped.get('message', '')}")
-            continue
-        summary.add(name, failure is None, "" if failure is None else failure.get("message", "")[:160])
+    summary.add_tests(parse_junit(report))
     return result.returncode == 0
 
 
@@ -150,31 +183,32 @@ def rehearse(with_lynis: bool = True) -> int:
     summary = Summary()
     lab = Lab()
     try:
-        started = time.monotonic()
-        lab.up()
-        summary.add("lab up", True, f"{time.monotonic() - started:.0f} s")
+        with summary.failures_recorded():
+            started = time.monotonic()
+            lab.up()
+            summary.add("lab up", True, f"{time.monotonic() - started:.0f} s")
 
-        first = deploy_lab()
-        if not summary.add("first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"):
-            print(first.output[-6000:])
-            return 1
-        second = deploy_lab()
-        summary.add(
-            "second deploy reports no changes",
-            second.ok and second.changed == 0,
-            f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
-        )
-        if second.changed:
-            print(second.output[-6000:])
-        run_suite(lab, summary)
-        for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD):
-            summary.add(f"simulacro corte {corte.package}", corte.published,
-                        f"published over HTTPS {corte.latency_s} s after upload" if corte.published else corte.error)
-        report = chrony_report(lab)
-        summary.add("time synchronised to the lab's NTP server", f"({NTP_SERVER_IPV4})" in report, report)
-        if with_lynis:
-            index = lynis_index(lab)
-            summary.add("Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)")
+            first = deploy_lab()
+            if not summary.add("first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"):
+                print(first.output[-6000:])
+                return 1
+            second = deploy_lab()
+            summary.add(
+                "second deploy reports no changes",
+                second.ok and second.changed == 0,
+                f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
+            )
+            if second.changed:
+                print(second.output[-6000:])
+            run_suite(lab, summary)
+            for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD):
+                detail = f"published over HTTPS {corte.latency_s} s after upload" if corte.published else corte.error
+                summary.add(f"simulacro corte {corte.package}", corte.published, detail)
+            report = chrony_report(lab)
+            summary.add("time synchronised to the lab's NTP server", f"({NTP_SERVER_IPV4})" in report, report)
+            if with_lynis:
+                index = lynis_index(lab)
+                summary.add("Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)")
     finally:
         lab.down()
         summary.print()

@@ -34,14 +34,13 @@ import signal
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from difusor.facts import ChronyTracking
 from difusor.lab._util import LabError, alive, sigterm_unwinds, terminate, write_file
 from difusor.lab.core import REPO_ROOT
-from difusor.lab.rehearse import Summary, run_pyinfra
+from difusor.lab.rehearse import Summary, parse_junit, run_pyinfra
 from difusor.lab.services import NtpServer, Proxy
 
 from .box import BOX_NAME, BoxBuilder, log, stale_box_volumes
@@ -234,22 +233,6 @@ class Figures:
     total: float | None = None
 
 
-def parse_junit(report: Path) -> list[tuple[str, str, str]]:
-    """(test id, outcome passed|failed|skipped, message) for each test case of a JUnit report."""
-    cases = []
-    for case in ElementTree.parse(report).getroot().iter("testcase"):
-        name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
-        failure = case.find("failure") if case.find("failure") is not None else case.find("error")
-        skipped = case.find("skipped")
-        if failure is not None:
-            cases.append((name, "failed", failure.get("message", "")))
-        elif skipped is not None:
-            cases.append((name, "skipped", skipped.get("message", "")))
-        else:
-            cases.append((name, "passed", ""))
-    return cases
-
-
 class VagrantRehearsal:
     def __init__(self, workdir: Path | None = None, with_lynis: bool = True):
         self.workdir = (workdir or default_workdir()).absolute()
@@ -364,13 +347,7 @@ class VagrantRehearsal:
             self.summary.add("testinfra host suite", False, f"pytest exited {returncode}")
             return
         cases = parse_junit(report)
-        counts = {outcome: sum(1 for _, o, _ in cases if o == outcome) for outcome in ("passed", "failed", "skipped")}
-        self.figures.tests = counts
-        for name, outcome, message in cases:
-            if outcome == "skipped":
-                print(f"rehearsal: SKIP {name}: {message}")
-            else:
-                self.summary.add(name, outcome == "passed", message[:160])
+        counts = self.figures.tests = self.summary.add_tests(cases)
         kernel = [o for name, o, _ in cases if "test_kernel_sysctl" in name]
         self.summary.add("kernel-wide sysctls checked for real (not skipped)",
                          bool(kernel) and all(o == "passed" for o in kernel),
@@ -452,19 +429,14 @@ class VagrantRehearsal:
             with sigterm_unwinds():
                 self.prepare()
                 try:
-                    self.up()
-                    if self.deploys():
-                        self.vagrant_ssh_after_firewall()
-                        self.suite()
-                        self.chrony()
-                        if self.with_lynis:
-                            self.lynis()
-                except (LabError, subprocess.SubprocessError, OSError) as exc:
-                    self.summary.add("rehearsal aborted", False, str(exc).splitlines()[0][:200])
-                    print(exc, file=sys.stderr)
-                except (KeyboardInterrupt, SystemExit):
-                    self.summary.add("rehearsal interrupted", False, "a signal stopped it; cleaned up")
-                    raise
+                    with self.summary.failures_recorded():
+                        self.up()
+                        if self.deploys():
+                            self.vagrant_ssh_after_firewall()
+                            self.suite()
+                            self.chrony()
+                            if self.with_lynis:
+                                self.lynis()
                 finally:
                     self.teardown()
         finally:

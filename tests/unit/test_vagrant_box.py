@@ -14,7 +14,7 @@ from difusor.vagrant.box import (
     parse_box_list,
     stale_box_volumes,
 )
-from difusor.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, parse_junit, rehearsal_env
+from difusor.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, rehearsal_env
 
 ROOTFS = ("rootfs-bookworm-a5bc802410ed7589.tar.zst", 76703542, 1763792160.5)
 
@@ -114,24 +114,6 @@ def test_rehearsal_env_selects_the_local_box_without_editing_the_vagrantfile(tmp
     assert env["DIFUSOR_LIBVIRT_NETWORK_MODE"] == "none"
     assert env["DIFUSOR_ENV_FILE"] == str(tmp_path / "rehearsal.env")
     assert env["DIFUSOR_VAGRANT_APT_PROXY"].startswith("http://192.168.121.1:")
-
-
-def test_parse_junit(tmp_path):
-    report = tmp_path / "report.xml"
-    report.write_text(
-        '<testsuites><testsuite name="pytest">'
-        '<testcase classname="tests.host.test_base" name="test_timezone"/>'
-        '<testcase classname="tests.host.test_time" name="test_chrony_synchronised">'
-        '<failure message="assert False">trace</failure></testcase>'
-        '<testcase classname="tests.host.test_base" name="test_kernel_sysctl[kernel.sysrq-0]">'
-        '<skipped message="not applicable"/></testcase>'
-        "</testsuite></testsuites>"
-    )
-    assert parse_junit(report) == [
-        ("host.test_base::test_timezone", "passed", ""),
-        ("host.test_time::test_chrony_synchronised", "failed", "assert False"),
-        ("host.test_base::test_kernel_sysctl[kernel.sysrq-0]", "skipped", "not applicable"),
-    ]
 
 
 def test_vagrant_helpers_serve_only_the_management_network(tmp_path):
