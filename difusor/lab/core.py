@@ -170,6 +170,7 @@ class Lab:
         require_root()
         with self._lock():
             self.machine.stop(self.stop_timeout)
+            net.remove_machine_veth()
             self.machine.start()
             net.attach_machine_veth(alive=self.machine.running)
             self._wait_ssh()

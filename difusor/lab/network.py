@@ -179,6 +179,13 @@ def attach_machine_veth(timeout: float = 30, alive=lambda: True) -> None:
     log.info("attached %s to %s", MACHINE_VETH, BRIDGE)
 
 
+def remove_machine_veth() -> None:
+    """Delete the veth of a machine that is gone. After a killed poweroff the kernel may
+    still be tearing it down; a new boot must not find and attach the dying one."""
+    if link_exists(MACHINE_VETH):
+        _ip("link", "del", MACHINE_VETH, check=False)
+
+
 def setup() -> None:
     """Bridge plus both namespaces. Expects teardown() to have run first."""
     setup_bridge()
@@ -218,8 +225,7 @@ def teardown() -> None:
             _ip("netns", "del", n.name, check=False)
         if link_exists(n.host_veth):
             _ip("link", "del", n.host_veth, check=False)
-    if link_exists(MACHINE_VETH):
-        _ip("link", "del", MACHINE_VETH, check=False)
+    remove_machine_veth()
     if link_exists(BRIDGE):
         log.info("deleting bridge %s", BRIDGE)
         _ip("link", "del", BRIDGE, check=False)

@@ -100,6 +100,7 @@ class Summary:
     steps: list[tuple[str, bool, str]] = field(default_factory=list)
 
     def add(self, name: str, ok: bool, detail: str = "") -> bool:
+        detail = " ".join(detail.split())  # one line per step, even for a multi-line error
         self.steps.append((name, ok, detail))
         print(f"rehearsal: {'PASS' if ok else 'FAIL'} {name} {detail}".rstrip(), flush=True)
         return ok
