@@ -40,7 +40,8 @@ simulacro: setup
 lab-down: setup
 	$(PYTHON) -m difusor.lab down
 
-# The Vagrant rehearsal, for real (slow under software emulation; see README). Not in `make test`.
+# The Vagrant rehearsal, for real (about 26 minutes under software emulation; see README).
+# CI runs it after `make test`.
 .PHONY: vagrant-rehearse
 vagrant-rehearse: setup
 	$(PYTHON) -m difusor.vagrant rehearse
