@@ -24,3 +24,8 @@ PROGRAM_DIR = "/opt/difusor/server"
 PUBLISHER_CONFIG = "/etc/difusor/publisher.json"
 CDN_TOKEN_FILE = "/etc/difusor/cdn-token"
 RSYNC_SECRETS = "/etc/rsyncd.secrets"
+
+# Keys sshd reads besides ~/.ssh/authorized_keys (AuthorizedKeysFile ... DIR/%u): the
+# deploy owns these files and writes exactly the keys of the settings.
+AUTHORIZED_KEYS_DIR = "/etc/ssh/authorized_keys.d"
+ROOT_KEYS_FILE = f"{AUTHORIZED_KEYS_DIR}/root"

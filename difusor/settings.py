@@ -227,7 +227,8 @@ class Settings(BaseModel):
     root_ssh_keys: list[PublicKey] = Field(
         default=[],
         description="Keys allowed to log in as root (the institute asks for root access). "
-        "Added to root's authorized_keys; existing keys are kept.",
+        "Written to /etc/ssh/authorized_keys.d/root, which holds exactly these keys: one taken off "
+        "this list stops working. root's own ~/.ssh/authorized_keys is left as it is.",
     )
     ssh_password_authentication: bool = Field(
         default=False, description="Allow password logins over SSH (off: keys only)."

@@ -25,7 +25,8 @@ operators = [
     },
 ]
 
-# Keys of the institute's technicians for root (the institute asks for root access).
+# Keys of the institute's technicians for root (the institute asks for root access): exactly
+# these keys, in /etc/ssh/authorized_keys.d/root; root's own authorized_keys is left alone.
 root_ssh_keys = []
 
 # Election night. The monitor alerts only inside the publication window: from this local

@@ -1,5 +1,6 @@
 """
-SSH access: operator accounts with keys and passwordless sudo, root by key only,
+SSH access: operator accounts with keys and passwordless sudo, root by key only (the
+institute's keys in a file the deploy owns),
 operators taken out of the settings left with no way in (account and files kept),
 sshd per the DevSec ssh baseline (validated before it replaces the running config),
 small Diffie-Hellman groups removed, and a fail2ban jail for sshd.
@@ -19,7 +20,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import Users
 from pyinfra.operations import apt, files, server, systemd
 
-from difusor import hardening
+from difusor import hardening, paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.operations import accounts, ssh
 from difusor.operations import files as validated_files
@@ -81,18 +82,23 @@ def ssh_access():
         )
         accounts.not_in_groups(name=f"Former operator {name}: no sudo, no docker", user=name,
                                groups=list(PRIVILEGED_GROUPS))
-    if settings.root_ssh_keys:
-        server.user_authorized_keys(
-            name="Institute's keys for root",
-            user="root",
-            public_keys=settings.root_ssh_keys,
-            authorized_key_directory="/root/.ssh",
-        )
+    # Exactly the settings' root keys, in a file of their own: a key taken off the settings
+    # stops working, and root's own ~/.ssh/authorized_keys (a provider's key) is left alone.
+    files.directory(name="sshd's managed keys directory", path=paths.AUTHORIZED_KEYS_DIR, user="root", group="root",
+                    mode="755")
+    files.put(
+        name="Institute's keys for root",
+        src=StringIO("".join(f"{key}\n" for key in settings.root_ssh_keys)),
+        dest=paths.ROOT_KEYS_FILE,
+        user="root",
+        group="root",
+        mode="600",
+    )
 
     ssh.moduli(name="No small Diffie-Hellman groups", min_bits=hardening.SSH_MODULI_MIN_BITS)
     sshd_config = validated_files.validated(
         name="sshd configuration",
-        content=render("ssh/sshd_config.j2", settings=settings, hardening=hardening),
+        content=render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths),
         dest="/etc/ssh/sshd_config",
         validate="sshd -t -f {path}",
         mode="600",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from difusor import hardening
+from difusor import hardening, paths
 from difusor.deploys.ssh import OPERATORS_GROUP, SSH_PACKAGES
 
 
@@ -91,11 +91,11 @@ def test_sudoers_valid_and_passwordless(host, settings):
     assert "NOPASSWD: ALL" in host.check_output(f"sudo -l -U {operator}")
 
 
-def test_root_keys_present(host, settings):
-    if not settings.root_ssh_keys:
-        pytest.skip("no root_ssh_keys configured for this host")
-    keys = host.file("/root/.ssh/authorized_keys").content_string
-    assert all(key in keys for key in settings.root_ssh_keys)
+def test_root_keys_are_exactly_the_settings(host, settings, sshd):
+    keys = host.file(paths.ROOT_KEYS_FILE)
+    assert (keys.user, keys.group, keys.mode) == ("root", "root", 0o600)
+    assert keys.content_string.splitlines() == settings.root_ssh_keys
+    assert f"{paths.AUTHORIZED_KEYS_DIR}/%u" in sshd["authorizedkeysfile"].split()
 
 
 def test_fail2ban_guards_sshd(host, settings):

@@ -1,12 +1,14 @@
 """The deploy as a sysadmin runs it: idempotent, and refusing bad input or a lockout
 before anything on the host changes."""
 
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from difusor.deploys.ssh import NOLOGIN, OPERATORS_GROUP
-from difusor.lab import OPLE_IPV4, OPLE_IPV6
+from difusor.lab import LAB_IPV4, OPLE_IPV4, OPLE_IPV6
 from difusor.lab.inventory import lab_data
 from difusor.lab.rehearse import deploy_lab
 
@@ -75,6 +77,29 @@ def test_operators_leave_as_declared_and_come_back(lab, tmp_path):
     assert run.ok, run.output[-4000:]
     assert OPERATORS_GROUP in account(lab, operator["name"])["groups"]
     assert account(lab, "relevo")["shell"] == NOLOGIN
+
+
+def root_login_with(key: Path) -> int:
+    """Exit status of `ssh root@lab-host true` offering only ``key``."""
+    return subprocess.run(
+        ["ssh", "-F", "/dev/null", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
+         f"root@{LAB_IPV4}", "true"],
+        capture_output=True, timeout=60,
+    ).returncode
+
+
+def test_a_root_key_taken_off_the_settings_stops_working(lab, tmp_path):
+    key = tmp_path / "institute"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tecnico@instituto", "-f", str(key)],
+                   check=True)
+    public_key = key.with_suffix(".pub").read_text().strip()
+    assert deploy_lab(inventory=write_inventory(tmp_path, root_ssh_keys=[public_key])).ok
+    assert root_login_with(key) == 0
+    run = deploy_lab()  # the lab's settings: no root_ssh_keys
+    assert run.ok, run.output[-4000:]
+    assert root_login_with(key) == 255
+    assert lab.ssh("true").returncode == 0  # root's own authorized_keys still lets the lab in
 
 
 @pytest.mark.parametrize("dry", [True, False], ids=["dry-run", "deploy"])

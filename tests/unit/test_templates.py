@@ -2,7 +2,7 @@ import re
 
 import pytest
 
-from difusor import hardening
+from difusor import hardening, paths
 from difusor.deploys.firewall import desired_rules
 from difusor.render import render
 from difusor.settings import parse_settings
@@ -25,9 +25,10 @@ def directives(text: str) -> dict[str, list[str]]:
 
 
 def test_sshd_config_follows_the_baseline(settings):
-    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening))
+    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths))
     assert config["PermitRootLogin"] == ["prohibit-password"]
     assert config["PasswordAuthentication"] == ["no"]
+    assert config["AuthorizedKeysFile"] == [f".ssh/authorized_keys {paths.AUTHORIZED_KEYS_DIR}/%u"]
     assert config["MaxAuthTries"] == ["2"]
     assert config["Ciphers"] == [",".join(hardening.SSH_CIPHERS)]
     assert config["KexAlgorithms"] == [",".join(hardening.SSH_KEX_ALGORITHMS)]
@@ -39,7 +40,7 @@ def test_sshd_config_follows_the_baseline(settings):
 
 def test_sshd_password_login_only_when_asked(valid_data):
     settings = parse_settings(dict(valid_data, ssh_password_authentication=True))
-    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening))
+    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths))
     assert config["PasswordAuthentication"] == ["yes"]
 
 
