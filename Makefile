@@ -40,7 +40,7 @@ simulacro: setup
 lab-down: setup
 	$(PYTHON) -m difusor.lab down
 
-# The Vagrant rehearsal, for real (about 26 minutes under software emulation; see README).
+# The Vagrant rehearsal, for real (22 to 26 minutes under software emulation; see README).
 # CI runs it after `make test`.
 .PHONY: vagrant-rehearse
 vagrant-rehearse: setup
