@@ -76,12 +76,12 @@ def test_operators_have_keys_and_sudo(host, settings):
         assert set(keys.content_string.split("\n")) - {""} == set(operator.ssh_keys)
 
 
-
 def test_only_current_operators_hold_sudo(host, settings):
     """Operators taken off the settings, or given sudo = False, are out of the sudo group."""
     entry = host.check_output(f"getent group {OPERATORS_GROUP}")
     members = {name for name in entry.split(":")[3].split(",") if name}
     assert members == {operator.name for operator in settings.operators if operator.sudo}
+
 
 def test_sudoers_valid_and_passwordless(host, settings):
     sudoers = host.file(f"/etc/sudoers.d/{OPERATORS_GROUP}")
