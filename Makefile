@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 rehearse: setup
-	$(PYTHON) -m difusor.lab rehearse
+	$(PYTHON) -m difusor.rehearsal.lab rehearse
 
 test: setup
 	$(PYTEST) tests/unit tests/server
@@ -29,19 +29,19 @@ unit: $(VENV)/.installed
 	$(PYTEST) tests/unit tests/server
 
 lab-up: setup
-	$(PYTHON) -m difusor.lab up
+	$(PYTHON) -m difusor.rehearsal.lab up
 
 deploy-lab: setup
-	$(PYTHON) -m difusor.lab deploy
+	$(PYTHON) -m difusor.rehearsal.lab deploy
 
 simulacro: setup
-	$(PYTHON) -m difusor.lab simulacro
+	$(PYTHON) -m difusor.rehearsal.lab simulacro
 
 lab-down: setup
-	$(PYTHON) -m difusor.lab down
+	$(PYTHON) -m difusor.rehearsal.lab down
 
 # The Vagrant rehearsal, for real (22 to 26 minutes under software emulation; see README).
 # CI runs it after `make test`.
 .PHONY: vagrant-rehearse
 vagrant-rehearse: setup
-	$(PYTHON) -m difusor.vagrant rehearse
+	$(PYTHON) -m difusor.rehearsal.vagrant rehearse

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from difusor import paths  # noqa: E402
 from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config  # noqa: E402
-from difusor.lab import LAB_IPV4, Lab  # noqa: E402
-from difusor.lab.rehearse import deployed_lab  # noqa: E402
+from difusor.rehearsal.lab import LAB_IPV4, Lab  # noqa: E402
+from difusor.rehearsal.lab.rehearse import deployed_lab  # noqa: E402
 from difusor.settings import inventory_settings  # noqa: E402
 
 RESULTS_JSON = "bench/results.json"

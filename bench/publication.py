@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from difusor.lab.rehearse import deployed_lab  # noqa: E402
-from difusor.lab.simulacro import recent_cortes_start, run_simulacro  # noqa: E402
-from difusor.prep.generator import SiteSpec  # noqa: E402
+from difusor.rehearsal.lab.rehearse import deployed_lab  # noqa: E402
+from difusor.rehearsal.lab.simulacro import recent_cortes_start, run_simulacro  # noqa: E402
+from difusor.rehearsal.prep.generator import SiteSpec  # noqa: E402
 
 
 def percentile(values: list[float], fraction: float) -> float:

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "server"))
 
-from difusor.prep import Series, SiteSpec  # noqa: E402
-from difusor.prep.generator import write_sidecar  # noqa: E402
+from difusor.rehearsal.prep import Series, SiteSpec  # noqa: E402
+from difusor.rehearsal.prep.generator import write_sidecar  # noqa: E402
 
 
 def percentile(values, p):

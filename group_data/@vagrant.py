@@ -23,7 +23,7 @@ ssh_strict_host_key_checking = "no"
 # No public name points at a rehearsal VM, so no ACME certificate: a self-signed one.
 tls_source = "selfsigned"
 
-# A VM without internet access (the full rehearsal, `python -m difusor.vagrant rehearse`)
+# A VM without internet access (the full rehearsal, `python -m difusor.rehearsal.vagrant rehearse`)
 # gets apt through a proxy and time from an NTP server, both on the VM's host.
 # Unset (a laptop with internet), the defaults apply.
 if os.environ.get("DIFUSOR_VAGRANT_APT_PROXY"):

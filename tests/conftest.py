@@ -44,7 +44,7 @@ class Target:
 
 @pytest.fixture(scope="session")
 def lab():
-    from difusor.lab.rehearse import deployed_lab
+    from difusor.rehearsal.lab.rehearse import deployed_lab
 
     with deployed_lab(reuse=os.environ.get("DIFUSOR_LAB_REUSE") == "1") as lab:
         yield lab

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from difusor.deploys.ssh import NOLOGIN, OPERATORS_GROUP
-from difusor.lab import LAB_IPV4, OPLE_IPV4, OPLE_IPV6
-from difusor.lab.inventory import lab_data
-from difusor.lab.rehearse import deploy_lab
+from difusor.rehearsal.lab import LAB_IPV4, OPLE_IPV4, OPLE_IPV6
+from difusor.rehearsal.lab.inventory import lab_data
+from difusor.rehearsal.lab.rehearse import deploy_lab
 
 STATE_COMMAND = "sha256sum /etc/ssh/sshd_config /etc/chrony/chrony.conf; ufw show added; ufw status"
 
@@ -25,7 +25,7 @@ def write_inventory(tmp_path, **overrides) -> str:
     """A copy of the lab inventory with some host data replaced."""
     path = tmp_path / "inventory.py"
     path.write_text(textwrap.dedent(f"""
-        from difusor.lab.inventory import lab_host
+        from difusor.rehearsal.lab.inventory import lab_host
         name, data = lab_host()
         data.update({overrides!r})
         lab = [(name, data)]

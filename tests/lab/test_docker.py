@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from difusor.lab import LAB_IPV4
-from difusor.lab.inventory import DOCKER_PUBLIC_PORT, DOCKER_TRUSTED_PORT
+from difusor.rehearsal.lab import LAB_IPV4
+from difusor.rehearsal.lab.inventory import DOCKER_PUBLIC_PORT, DOCKER_TRUSTED_PORT
 
 IMAGE = "difusor-test/busybox:latest"
 HIDDEN, TRUSTED, PUBLIC = 8080, 8080 + DOCKER_TRUSTED_PORT - 80, 8080 + DOCKER_PUBLIC_PORT - 80

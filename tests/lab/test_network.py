@@ -5,7 +5,7 @@ untrusted internet client) and `ople` (a trusted source).
 
 import pytest
 
-from difusor.lab import LAB_IPV4, LAB_IPV6
+from difusor.rehearsal.lab import LAB_IPV4, LAB_IPV6
 
 @pytest.fixture(scope="module", autouse=True)
 def services_listen(lab):

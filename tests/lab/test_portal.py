@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from difusor.lab import LAB_IPV4
-from difusor.lab.acme import ACME_ROOTS_URL
-from difusor.lab.inventory import EMBED_ORIGIN
+from difusor.rehearsal.lab import LAB_IPV4
+from difusor.rehearsal.lab.acme import ACME_ROOTS_URL
+from difusor.rehearsal.lab.inventory import EMBED_ORIGIN
 
 NAME = "prep.lab.test"
 
@@ -166,7 +166,7 @@ def test_real_client_address_only_from_the_cdn(lab, acme_root, ns, logged):
 
 
 def load(lab, ns: str, path: str, requests: int, threads: int, seconds: float, interval: float = 0) -> dict:
-    result = lab.run_in(ns, [sys.executable, "-m", "difusor.lab.load", "--host", LAB_IPV4, "--name", NAME,
+    result = lab.run_in(ns, [sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4, "--name", NAME,
                              "--path", path, "--requests", str(requests), "--threads", str(threads),
                              "--seconds", str(seconds), "--interval", str(interval)], timeout=seconds + 30)
     assert result.returncode == 0, result.stderr
@@ -176,7 +176,7 @@ def load(lab, ns: str, path: str, requests: int, threads: int, seconds: float, i
 def test_rotation_under_load_loses_no_line(lab):
     marker = uuid.uuid4().hex
     loader = subprocess.Popen(
-        ["ip", "netns", "exec", "difusor-public", sys.executable, "-m", "difusor.lab.load", "--host", LAB_IPV4,
+        ["ip", "netns", "exec", "difusor-public", sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
          "--name", NAME, "--path", f"/?rot={marker}", "--requests", "3000", "--threads", "2", "--seconds", "60",
          "--interval", "0.003"],
         stdout=subprocess.PIPE, text=True,
@@ -195,7 +195,7 @@ def test_rotation_under_load_loses_no_line(lab):
 
 def test_flood_is_limited_while_a_reader_is_served(lab):
     reader = subprocess.Popen(
-        ["ip", "netns", "exec", "difusor-ople", sys.executable, "-m", "difusor.lab.load", "--host", LAB_IPV4,
+        ["ip", "netns", "exec", "difusor-ople", sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
          "--name", NAME, "--path", "/", "--requests", "20", "--threads", "1", "--seconds", "30", "--interval", "0.5"],
         stdout=subprocess.PIPE, text=True,
     )

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from difusor.lab import LAB_IPV4, OPLE_NETNS, PUBLIC_NETNS
-from difusor.lab.inventory import lab_secrets
-from difusor.lab.simulacro import PORTAL_NAME, RSYNC_URL, live_package, push, recent_cortes_start, wait_live
-from difusor.prep.generator import generate_series
+from difusor.rehearsal.lab import LAB_IPV4, OPLE_NETNS, PUBLIC_NETNS
+from difusor.rehearsal.lab.inventory import lab_secrets
+from difusor.rehearsal.lab.simulacro import PORTAL_NAME, RSYNC_URL, live_package, push, recent_cortes_start, wait_live
+from difusor.rehearsal.prep.generator import generate_series
 
 # Each test's cortes come after the previous test's and after whatever is live already.
 _clock = {"next": None}
@@ -131,7 +131,7 @@ def test_fifty_publications_under_load_never_mix_cortes(lab, password, tmp_path)
     published_before = int(lab.ssh("grep -c '\"event\": \"published\"' /var/log/difusor/publisher.log").stdout)
     # Under the portal's per-reader rate limit: every answer must be a 200.
     reader = subprocess.Popen(
-        ["ip", "netns", "exec", PUBLIC_NETNS, sys.executable, "-m", "difusor.lab.load", "--host", LAB_IPV4,
+        ["ip", "netns", "exec", PUBLIC_NETNS, sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
          "--name", PORTAL_NAME, "--path", csv_path, "--requests", "100000", "--threads", "2",
          "--interval", "0.08", "--seconds", "45", "--check-corte"],
         stdout=subprocess.PIPE, text=True,

@@ -2,7 +2,7 @@
 
 import time
 
-from difusor.lab import NTP_SERVER_IPV4
+from difusor.rehearsal.lab import NTP_SERVER_IPV4
 
 
 def test_synchronised_to_the_lab_ntp_server(lab):

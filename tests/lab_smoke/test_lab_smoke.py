@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from difusor.lab import (
+from difusor.rehearsal.lab import (
     LAB_IPV4,
     LAB_IPV6,
     MACHINE,

@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from difusor.prep import make_package
+from difusor.rehearsal.prep import make_package
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_DIR = REPO / "server"

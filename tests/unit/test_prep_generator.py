@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from difusor.prep import SUMMARY_FIELDS, Series, data_columns, generate_series, make_package, parse_dialect
-from difusor.prep.reader import read_prep_csv, unguard
+from difusor.rehearsal.prep import SUMMARY_FIELDS, Series, data_columns, generate_series, make_package, parse_dialect
+from difusor.rehearsal.prep.reader import read_prep_csv, unguard
 
 
 def outer(path: Path) -> zipfile.ZipFile:
@@ -215,7 +215,7 @@ def test_veracruz_size_is_fast_and_about_the_real_size(tmp_path):
 
 
 def test_cli(tmp_path):
-    subprocess.run([sys.executable, "-m", "difusor.prep", "generate", "--out", str(tmp_path), "--cortes", "2",
+    subprocess.run([sys.executable, "-m", "difusor.rehearsal.prep", "generate", "--out", str(tmp_path), "--cortes", "2",
                           "--start", "2024-06-02T23:50", "--period-minutes", "10", "--actas", "100",
                           "--elections", "GUB", "--dialect", "pipe+crlf", "--sidecar", "--seed", "3",
                           "--state", "VER"], capture_output=True, text=True, check=True)
@@ -224,6 +224,6 @@ def test_cli(tmp_path):
                      "20240603_0000_PREP_VER.zip", "20240603_0000_PREP_VER.zip.sha256"]
     data = inner_files(tmp_path / "20240603_0000_PREP_VER.zip")["20240603_0000_PREP_GUB_VER.zip"]["VER_GUB_2024.csv"]
     assert data.split(b"\r\n")[1] == b"03/06/2024 00:00 (UTC-6)" and b"|" in data
-    bad = subprocess.run([sys.executable, "-m", "difusor.prep", "generate", "--out", str(tmp_path), "--cortes", "1",
+    bad = subprocess.run([sys.executable, "-m", "difusor.rehearsal.prep", "generate", "--out", str(tmp_path), "--cortes", "1",
                           "--dialect", "semicolon"], capture_output=True, text=True)
     assert bad.returncode == 2 and "semicolon" in bad.stderr

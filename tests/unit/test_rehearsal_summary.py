@@ -1,7 +1,7 @@
 import pytest
 
-from difusor.lab import LabError
-from difusor.lab.rehearse import Summary, parse_junit
+from difusor.rehearsal.lab import LabError
+from difusor.rehearsal.lab.rehearse import Summary, parse_junit
 
 
 def test_parse_junit(tmp_path):

@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from difusor.vagrant.box import (
+from difusor.rehearsal.vagrant.box import (
     BoxSpec,
     box_catalog,
     box_key,
@@ -14,7 +14,7 @@ from difusor.vagrant.box import (
     parse_box_list,
     stale_box_volumes,
 )
-from difusor.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, rehearsal_env
+from difusor.rehearsal.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, rehearsal_env
 
 ROOTFS = ("rootfs-bookworm-a5bc802410ed7589.tar.zst", 76703542, 1763792160.5)
 

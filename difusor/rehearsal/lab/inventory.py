@@ -27,7 +27,7 @@ DOCKER_PUBLIC_PORT = 82
 DOCKER_TRUSTED_PORT = 81
 
 # A difusor's own site that embeds the results in a frame.
-EMBED_ORIGIN = "https://www.difusor.lab.test"
+EMBED_ORIGIN = "https://www.difusor.rehearsal.lab.test"
 
 
 def lab_data(trusted_sources: dict | None = None) -> dict:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import network as net
-from ._util import LabError, alive, run, terminate, write_file
+from ..system import LabError, alive, run, terminate, write_file
 from .services import _start, _tail, _tcp_listening, pids_with_arg
 
 ACME_PORT = 14000

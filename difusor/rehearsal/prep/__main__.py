@@ -1,4 +1,4 @@
-"""python -m difusor.prep generate --out DIR --cortes N [options]"""
+"""python -m difusor.rehearsal.prep generate --out DIR --cortes N [options]"""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .generator import Series
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m difusor.prep", description="Synthetic PREP packages.")
+    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.prep", description="Synthetic PREP packages.")
     sub = parser.add_subparsers(dest="command", required=True)
     gen = sub.add_parser("generate", help="write a series of cortes")
     gen.add_argument("--out", required=True, help="output directory")

@@ -1,14 +1,14 @@
 """Local rehearsal lab: a systemd-nspawn machine plus two network namespaces on a
 host bridge, an apt proxy and an NTP server, all on the host (needs root).
 
-    from difusor.lab import Lab
+    from difusor.rehearsal.lab import Lab
     with Lab() as lab:
         lab.ssh(["uname", "-a"])
 
 Importing is harmless as any user; using the lab needs root.
 """
 
-from ._util import LabError
+from ..system import LabError
 from .core import Lab, default_workdir
 from .network import (
     BRIDGE,

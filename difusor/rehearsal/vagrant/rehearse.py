@@ -4,9 +4,9 @@ box, `pyinfra @vagrant deploy.py`, the whole testinfra host suite through
 `vagrant ssh-config`, a second deploy that must change nothing, Lynis, `vagrant destroy`,
 and the same kind of summary as the nspawn lab.
 
-    python -m difusor.vagrant rehearse      # what `make vagrant-rehearse` runs
-    python -m difusor.vagrant box           # only build/add the box
-    python -m difusor.vagrant down          # destroy a VM left by an interrupted run
+    python -m difusor.rehearsal.vagrant rehearse      # what `make vagrant-rehearse` runs
+    python -m difusor.rehearsal.vagrant box           # only build/add the box
+    python -m difusor.rehearsal.vagrant down          # destroy a VM left by an interrupted run
 
 On this kind of machine (root, no systemd, no usable KVM, no internet but the Debian
 registry) it also:
@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from difusor.facts import ChronyTracking
-from difusor.lab._util import LabError, alive, sigterm_unwinds, terminate, write_file
-from difusor.lab.core import REPO_ROOT
-from difusor.lab.rehearse import Summary, parse_junit, run_pyinfra
-from difusor.lab.services import NtpServer, Proxy
+from difusor.rehearsal.system import LabError, alive, sigterm_unwinds, terminate, write_file
+from difusor.rehearsal.lab.core import REPO_ROOT
+from difusor.rehearsal.lab.rehearse import Summary, parse_junit, run_pyinfra
+from difusor.rehearsal.lab.services import NtpServer, Proxy
 
 from .box import BOX_NAME, BoxBuilder, log, stale_box_volumes
 
@@ -490,7 +490,7 @@ def down() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m difusor.vagrant", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.vagrant", description=__doc__.split("\n\n")[1])
     parser.add_argument("command", nargs="?", default="rehearse", choices=["rehearse", "box", "down"])
     parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit")
     parser.add_argument("--rebuild", action="store_true", help="box: build again even if cached")

@@ -1,4 +1,4 @@
-"""Small helpers shared by the lab modules: logging, commands, processes."""
+"""Helpers shared by the rehearsal tools (the lab and the Vagrant rehearsal): logging, commands, processes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-log = logging.getLogger("difusor.lab")
+log = logging.getLogger("difusor.rehearsal.lab")
 if not log.handlers and not os.environ.get("DIFUSOR_LAB_QUIET"):
     _handler = logging.StreamHandler(sys.stderr)
     _handler.setFormatter(logging.Formatter("lab: %(message)s"))

@@ -1,6 +1,6 @@
 """
 A small, bounded HTTPS load generator for the lab (standard library only), run inside a lab
-namespace: ``python -m difusor.lab.load --host 198.18.0.10 --name prep.lab.test ...``.
+namespace: ``python -m difusor.rehearsal.lab.load --host 198.18.0.10 --name prep.lab.test ...``.
 
 Prints one JSON object: requests sent, status counts, seconds. Bounded by ``--requests``
 and ``--seconds``, whichever comes first. With ``--check-corte`` every response must be a

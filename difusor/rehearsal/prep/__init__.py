@@ -1,6 +1,6 @@
 """Synthetic PREP dissemination packages for tests and benchmarks.
 
-    python -m difusor.prep generate --out DIR --cortes N [--start 2024-06-02T20:00] ...
+    python -m difusor.rehearsal.prep generate --out DIR --cortes N [--start 2024-06-02T20:00] ...
 
 or from Python: :func:`generate_series`, :func:`make_package`, :class:`Series`.
 """

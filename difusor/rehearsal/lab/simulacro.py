@@ -1,10 +1,10 @@
 """
 The simulacro: the institute's side of election night, from the lab's trusted `difusor-ople`
-namespace. Synthetic packages (difusor.prep) are pushed over real rsync to the lab host at a
+namespace. Synthetic packages (difusor.rehearsal.prep) are pushed over real rsync to the lab host at a
 fixed period, and each corte is followed until the portal serves it over HTTPS.
 
-    python -m difusor.lab simulacro --cortes 8 --period 5      # a fast rehearsal
-    python -m difusor.lab simulacro --cortes 4 --period 900    # the real rhythm
+    python -m difusor.rehearsal.lab simulacro --cortes 8 --period 5      # a fast rehearsal
+    python -m difusor.rehearsal.lab simulacro --cortes 4 --period 900    # the real rhythm
 
 Reports per corte: pushed, published, upload-complete-to-live latency, errors.
 """
@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from difusor.prep.generator import SiteSpec, generate_series
+from difusor.rehearsal.prep.generator import SiteSpec, generate_series
 
 from .core import Lab
 from .inventory import lab_secrets

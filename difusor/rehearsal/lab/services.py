@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from . import network as net
-from ._util import LabError, alive, all_pids, cmdline, log, terminate, write_file
+from ..system import LabError, alive, all_pids, cmdline, log, terminate, write_file
 
 
 def _start(argv: list[str], logfile: Path, what: str) -> int:

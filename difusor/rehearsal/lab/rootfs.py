@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import network as net
-from ._util import LabError, alive, log, pids_with_root, remove_tree, run, sigterm_unwinds, terminate, write_file
+from ..system import LabError, alive, log, pids_with_root, remove_tree, run, sigterm_unwinds, terminate, write_file
 
 # Everything the lab machine needs beyond debootstrap's minbase, in one place:
 # a systemd boot (systemd-networkd comes with systemd), SSH, and what pyinfra needs.

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from . import network as net
-from ._util import (
+from ..system import (
     LabError, alive, all_pids, cmdline, log, pids_with_root, proc_ppid, remove_tree, send, terminate, wait_gone,
 )
 

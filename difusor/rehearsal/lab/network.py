@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ._util import LabError, log, run
+from ..system import LabError, log, run
 
 # ---------------------------------------------------------------- the contract
 

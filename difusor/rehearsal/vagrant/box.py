@@ -2,7 +2,7 @@
 A local Vagrant box (libvirt provider) made from the nspawn lab's cached Debian 12 rootfs,
 so that no box is ever downloaded:
 
-    python -m difusor.vagrant box            # build once, then reuse; add it to Vagrant
+    python -m difusor.rehearsal.vagrant box            # build once, then reuse; add it to Vagrant
     DIFUSOR_BOX=difusor/debian-12 DIFUSOR_LIBVIRT_DRIVER=qemu vagrant up --provider=libvirt
 
 What goes into the box, on a copy of the cached rootfs (chroot + apt from the same mirror):
@@ -46,10 +46,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from difusor.lab._util import LabError, alive, remove_tree, run, sigterm_unwinds, write_file
-from difusor.lab.rootfs import RootfsCache, RootfsSpec, default_cache_dir, extract
+from difusor.rehearsal.system import LabError, alive, remove_tree, run, sigterm_unwinds, write_file
+from difusor.rehearsal.lab.rootfs import RootfsCache, RootfsSpec, default_cache_dir, extract
 
-log = logging.getLogger("difusor.vagrant")
+log = logging.getLogger("difusor.rehearsal.vagrant")
 if not log.handlers:
     _handler = logging.StreamHandler(sys.stderr)
     _handler.setFormatter(logging.Formatter("vagrant: %(message)s"))
@@ -148,7 +148,7 @@ def boot_dir_for(key: str, spec: BoxSpec = BoxSpec()) -> Path:
 def box_vagrantfile(staged_boot_dir: Path, cmdline: str = KERNEL_CMDLINE) -> str:
     """The Vagrantfile inside the box: its own SSH key, and a direct kernel boot."""
     return f"""# -*- mode: ruby -*-
-# Box Vagrantfile of difusor/debian-12, made by `python -m difusor.vagrant box`.
+# Box Vagrantfile of difusor/debian-12, made by `python -m difusor.rehearsal.vagrant box`.
 Vagrant.configure("2") do |config|
   here = File.dirname(__FILE__)
   # The box's own key pair, made when the box was built (never Vagrant's insecure key).
@@ -467,7 +467,7 @@ class BoxBuilder:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m difusor.vagrant box",
+    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.vagrant box",
                                      description="Build (or reuse) the local box and add it to Vagrant.")
     parser.add_argument("--rebuild", action="store_true", help="build again even if a cached box exists")
     parser.add_argument("--no-add", action="store_true", help="only build the .box file, do not add it to Vagrant")

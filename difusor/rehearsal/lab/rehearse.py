@@ -3,8 +3,8 @@ The local rehearsal, end to end: lab up, deploy, a second deploy that must chang
 the testinfra and network suites, a short simulacro, Lynis, a summary, and the lab torn down
 (also on failure).
 
-    python -m difusor.lab rehearse      # what `make rehearse` runs
-    python -m difusor.lab up|deploy|simulacro|down
+    python -m difusor.rehearsal.lab rehearse      # what `make rehearse` runs
+    python -m difusor.rehearsal.lab up|deploy|simulacro|down
 
 Runs the real pyinfra command line against the lab host, as a sysadmin would.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from difusor.facts import ChronyTracking
 
-from ._util import LabError
+from ..system import LabError
 from .core import REPO_ROOT, Lab
 from .network import NTP_SERVER_IPV4
 from .simulacro import main as simulacro_main
@@ -217,7 +217,7 @@ def rehearse(with_lynis: bool = True) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m difusor.lab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.lab", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", nargs="?", default="rehearse",
                         choices=["rehearse", "up", "deploy", "simulacro", "down"])
     parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit (saves about a minute)")
