@@ -7,7 +7,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
 
-.PHONY: setup rehearse test unit lab-up lab-down deploy-lab simulacro
+.PHONY: setup rehearse test unit lint lab-up lab-down deploy-lab simulacro
 
 setup: $(VENV)/.installed
 	@scripts/install-host-packages
@@ -24,6 +24,12 @@ rehearse: setup
 test: setup
 	$(PYTEST) tests/unit tests/server
 	$(PYTEST) tests/host tests/lab
+
+# Style and types: seconds, so CI runs it first.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 unit: $(VENV)/.installed
 	$(PYTEST) tests/unit tests/server

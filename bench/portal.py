@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from difusor import paths  # noqa: E402
-from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config  # noqa: E402
-from difusor.rehearsal.lab import LAB_IPV4, Lab  # noqa: E402
-from difusor.rehearsal.lab.rehearse import deployed_lab  # noqa: E402
-from difusor.settings import inventory_settings  # noqa: E402
+from difusor import paths
+from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config
+from difusor.rehearsal.lab import LAB_IPV4, Lab
+from difusor.rehearsal.lab.rehearse import deployed_lab
+from difusor.settings import inventory_settings
 
 RESULTS_JSON = "bench/results.json"
 STOCK_SITE = "/etc/nginx/sites-enabled/bench-stock"
@@ -45,7 +45,10 @@ server {{
 
 
 def install_config(lab: Lab, text: str) -> None:
-    result = lab.ssh("cat > /etc/nginx/nginx.conf && nginx -q -t && systemctl reload nginx && sleep 1", input=text)
+    result = lab.ssh(
+        "cat > /etc/nginx/nginx.conf && nginx -q -t && systemctl reload nginx && sleep 1",
+        input=text,
+    )
     if result.returncode:
         raise SystemExit(f"nginx rejected the configuration: {result.stderr}")
 
@@ -65,8 +68,16 @@ def stock_config(lab: Lab) -> str:
 def wrk(lab: Lab, path: str, seconds: int, connections: int) -> dict:
     result = lab.run_in(
         "public",
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", "Host: prep.lab.test",
-         f"https://{LAB_IPV4}/{path}"],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            "Host: prep.lab.test",
+            f"https://{LAB_IPV4}/{path}",
+        ],
         timeout=seconds + 60,
     )
     rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
@@ -81,14 +92,18 @@ def wrk(lab: Lab, path: str, seconds: int, connections: int) -> dict:
 
 
 def measure(lab: Lab, seconds: int, connections: int) -> dict:
-    return {name: wrk(lab, path, seconds, connections) for name, path in (("results.json", RESULTS_JSON), ("index", ""))}
+    return {
+        name: wrk(lab, path, seconds, connections)
+        for name, path in (("results.json", RESULTS_JSON), ("index", ""))
+    }
 
 
 def median_figures(rounds: list[dict]) -> dict:
     """Per document, the median requests/s and median p99 over the rounds."""
     return {
         document: {
-            key: statistics.median(r[document][key] or 0 for r in rounds) for key in ("rps", "p99_ms", "non_2xx")
+            key: statistics.median(r[document][key] or 0 for r in rounds)
+            for key in ("rps", "p99_ms", "non_2xx")
         }
         for document in rounds[0]
     }
@@ -97,11 +112,17 @@ def median_figures(rounds: list[dict]) -> dict:
 def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
     _, settings = inventory_settings("inventory/lab.py")
     hardened = nginx_config(settings)
-    unlimited = nginx_config(settings.model_copy(update={"rate_limit_per_second": 1_000_000, "connection_limit": 65535}))
+    unlimited = nginx_config(
+        settings.model_copy(update={"rate_limit_per_second": 1_000_000, "connection_limit": 65535})
+    )
     # A 200 KB results file, like the JSON files of a PREP site.
-    document = json.dumps({"actas": [{"clave": f"30{i:08d}", "votos": i % 997} for i in range(6500)]})
-    lab.ssh(f"mkdir -p {paths.CURRENT_LINK}/site/bench && cat > {paths.CURRENT_LINK}/site/{RESULTS_JSON}",
-            input=document[: 200 * 1024])
+    document = json.dumps(
+        {"actas": [{"clave": f"30{i:08d}", "votos": i % 997} for i in range(6500)]}
+    )
+    lab.ssh(
+        f"mkdir -p {paths.CURRENT_LINK}/site/bench && cat > {paths.CURRENT_LINK}/site/{RESULTS_JSON}",
+        input=document[: 200 * 1024],
+    )
     stock = stock_config(lab)
     runs: dict[str, list[dict]] = {"hardened": [], "stock": []}
     try:
@@ -125,17 +146,23 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="use a lab that is up and deployed")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per configuration (medians)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating runs per configuration (medians)"
+    )
     args = parser.parse_args()
     with deployed_lab(args.reuse) as lab:
         figures = run(lab, args.seconds, args.connections, args.rounds)
-    print(f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS from the public namespace, "
-          f"median of {args.rounds} alternating rounds")
+    print(
+        f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS from the public namespace, "
+        f"median of {args.rounds} alternating rounds"
+    )
     print(f"{'document':<14}{'config':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for document in ("results.json", "index"):
         for config in ("hardened", "stock"):
             f = figures[config][document]
-            print(f"{document:<14}{config:<10}{f['rps']:>10.0f}{f['p99_ms'] or 0:>10.2f}{f['non_2xx']:>9}")
+            print(
+                f"{document:<14}{config:<10}{f['rps']:>10.0f}{f['p99_ms'] or 0:>10.2f}{f['non_2xx']:>9}"
+            )
         ratio = figures["hardened"][document]["rps"] / max(figures["stock"][document]["rps"], 1)
         print(f"{document:<14}{'ratio':<10}{ratio:>10.0%}")
 

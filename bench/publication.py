@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from difusor.rehearsal.lab.rehearse import deployed_lab  # noqa: E402
-from difusor.rehearsal.lab.simulacro import recent_cortes_start, run_simulacro  # noqa: E402
-from difusor.rehearsal.prep.generator import SiteSpec  # noqa: E402
+from difusor.rehearsal.lab.rehearse import deployed_lab
+from difusor.rehearsal.lab.simulacro import recent_cortes_start, run_simulacro
+from difusor.rehearsal.prep.generator import SiteSpec
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -34,8 +34,10 @@ def row(label: str, reports) -> str:
     latencies = [r.latency_s for r in reports if r.published]
     if not latencies:
         return f"{label:<34}{'none published':>30}"
-    return (f"{label:<34}{len(latencies):>4}/{len(reports):<4}{statistics.median(latencies):>9.3f}"
-            f"{percentile(latencies, 0.99):>9.3f}{max(latencies):>9.3f}")
+    return (
+        f"{label:<34}{len(latencies):>4}/{len(reports):<4}{statistics.median(latencies):>9.3f}"
+        f"{percentile(latencies, 0.99):>9.3f}{max(latencies):>9.3f}"
+    )
 
 
 def main() -> None:
@@ -48,9 +50,20 @@ def main() -> None:
         # One series of corte times for both runs: the site cortes follow the Veracruz ones.
         start = recent_cortes_start(args.cortes + args.site_cortes)
         veracruz = run_simulacro(lab, args.cortes, period_seconds=0, start=start)
-        site = (run_simulacro(lab, args.site_cortes, period_seconds=0, site=SiteSpec(),
-                              start=start + timedelta(minutes=args.cortes)) if args.site_cortes else [])
-        disk = lab.ssh("du -sh --apparent-size /srv/difusor/archive /srv/difusor/releases; du -sh /srv/difusor").stdout
+        site = (
+            run_simulacro(
+                lab,
+                args.site_cortes,
+                period_seconds=0,
+                site=SiteSpec(),
+                start=start + timedelta(minutes=args.cortes),
+            )
+            if args.site_cortes
+            else []
+        )
+        disk = lab.ssh(
+            "du -sh --apparent-size /srv/difusor/archive /srv/difusor/releases; du -sh /srv/difusor"
+        ).stdout
     print("\npublication benchmark: upload complete (rsync from ople) -> live on HTTPS (public)")
     print(f"{'package':<34}{'published':>9}{'p50 s':>9}{'p99 s':>9}{'max s':>9}")
     print(row("Veracruz-size corte (GUB+DIP_LOC)", veracruz))

@@ -91,11 +91,16 @@ class Bench:
         self.staging = root / "staging"
         self.staging.mkdir(parents=True)
         self.cfg = {
-            "incoming_dir": str(root / "incoming"), "archive_dir": str(root / "archive"),
-            "releases_dir": str(root / "releases"), "current_link": str(root / "current"),
-            "quarantine_dir": str(root / "quarantine"), "state_dir": str(root / "state"),
-            "log_file": str(root / "publisher.log"), "healthz_file": str(root / "healthz.json"),
-            "sidecar": "if-present", "keep_releases": keep,
+            "incoming_dir": str(root / "incoming"),
+            "archive_dir": str(root / "archive"),
+            "releases_dir": str(root / "releases"),
+            "current_link": str(root / "current"),
+            "quarantine_dir": str(root / "quarantine"),
+            "state_dir": str(root / "state"),
+            "log_file": str(root / "publisher.log"),
+            "healthz_file": str(root / "healthz.json"),
+            "sidecar": "if-present",
+            "keep_releases": keep,
         }
         (root / "incoming").mkdir()
         self.config = root / "publisher.json"
@@ -113,8 +118,12 @@ class Bench:
         watcher.start()
         os.replace(staged, self.root / "incoming" / name)  # "file complete in incoming"
         complete = time.time()
-        run = subprocess.run([self.python, "-m", "difusor_server", "publish", "--config", str(self.config)],
-                             env=self.env, capture_output=True, text=True)
+        run = subprocess.run(
+            [self.python, "-m", "difusor_server", "publish", "--config", str(self.config)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         done = time.time()
         watcher.join(timeout=5)
         watcher.stop = True
@@ -122,28 +131,48 @@ class Bench:
         published = [e for e in events if e["event"] == "published"]
         if run.returncode != 0 or not published or watcher.seen_at is None:
             raise SystemExit(f"publication of {name} failed:\n{run.stdout}\n{run.stderr}")
-        return {"name": name, "size": len(data), "latency": watcher.seen_at - complete,
-                "own_latency": published[0]["latency_s"], "run": done - complete,
-                "linked": published[0]["linked"], "files": published[0]["files"]}
+        return {
+            "name": name,
+            "size": len(data),
+            "latency": watcher.seen_at - complete,
+            "own_latency": published[0]["latency_s"],
+            "run": done - complete,
+            "linked": published[0]["linked"],
+            "files": published[0]["files"],
+        }
 
 
 def row(label, results):
     lat = [r["latency"] for r in results]
     own = [r["own_latency"] for r in results]
     sizes = [r["size"] / 1e6 for r in results]
-    return (f"{label:<28} {len(results):>4} {min(sizes):>6.1f}-{max(sizes):<6.1f} {percentile(lat, 50):>7.3f} "
-            f"{percentile(lat, 90):>7.3f} {percentile(lat, 99):>7.3f} {max(lat):>7.3f} {percentile(own, 50):>9.3f} "
-            f"{statistics.mean(r['run'] for r in results):>8.3f}")
+    return (
+        f"{label:<28} {len(results):>4} {min(sizes):>6.1f}-{max(sizes):<6.1f} {percentile(lat, 50):>7.3f} "
+        f"{percentile(lat, 90):>7.3f} {percentile(lat, 99):>7.3f} {max(lat):>7.3f} {percentile(own, 50):>9.3f} "
+        f"{statistics.mean(r['run'] for r in results):>8.3f}"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cortes", type=int, default=97, help="Veracruz-size cortes to publish (default 97)")
-    ap.add_argument("--site-cortes", type=int, default=6, help="100 MB static-site cortes to publish (default 6)")
+    ap.add_argument(
+        "--cortes", type=int, default=97, help="Veracruz-size cortes to publish (default 97)"
+    )
+    ap.add_argument(
+        "--site-cortes",
+        type=int,
+        default=6,
+        help="100 MB static-site cortes to publish (default 6)",
+    )
     ap.add_argument("--site-mb", type=int, default=100)
-    ap.add_argument("--keep-releases", type=int, default=10, help="the publisher's default, for the disk figure")
-    ap.add_argument("--python", default=shutil.which("python3") or sys.executable,
-                    help="interpreter that runs the publisher (default: python3 on PATH)")
+    ap.add_argument(
+        "--keep-releases", type=int, default=10, help="the publisher's default, for the disk figure"
+    )
+    ap.add_argument(
+        "--python",
+        default=shutil.which("python3") or sys.executable,
+        help="interpreter that runs the publisher (default: python3 on PATH)",
+    )
     ap.add_argument("--dir", help="work directory (default: a temp dir, removed at the end)")
     ap.add_argument("--quick", action="store_true", help="30 cortes and 3 site cortes")
     args = ap.parse_args()
@@ -163,6 +192,7 @@ def main() -> int:
         arch = du(night.root / "archive")
         rel_all = du(night.root / "releases")
         from difusor_server import release
+
         live = os.path.realpath(night.root / "current")
         release.prune(str(night.root / "releases"), args.keep_releases, live)
         rel_keep = du(night.root / "releases")
@@ -172,10 +202,17 @@ def main() -> int:
         if args.site_cortes:
             site = Bench(base / "site", args.python, keep=args.keep_releases)
             spec = SiteSpec(files=2000, bytes=args.site_mb * 1_000_000)
-            site_series = Series(cortes=max(args.site_cortes, 2), site=spec, start="2024-06-02T22:00")
+            site_series = Series(
+                cortes=max(args.site_cortes, 2), site=spec, start="2024-06-02T22:00"
+            )
             for i in range(args.site_cortes):
                 site_results.append(site.publish_one(site_series, i))
-                print(f"\r  site corte {i + 1}/{args.site_cortes}", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\r  site corte {i + 1}/{args.site_cortes}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
             print(file=sys.stderr)
     finally:
         if not args.dir:
@@ -183,28 +220,46 @@ def main() -> int:
 
     mb = 1 / 1e6
     print()
-    print(f"difusor publisher benchmark  ({os.cpu_count()} CPUs, publisher on "
-          f"{subprocess.run([args.python, '-V'], capture_output=True, text=True).stdout.strip()}, "
-          f"{platform.system()} {platform.release()}, {time.monotonic() - started:.0f} s in all)")
-    print("latency = package complete in incoming -> current symlink points at its release (seconds)")
+    print(
+        f"difusor publisher benchmark  ({os.cpu_count()} CPUs, publisher on "
+        f"{subprocess.run([args.python, '-V'], capture_output=True, text=True).stdout.strip()}, "
+        f"{platform.system()} {platform.release()}, {time.monotonic() - started:.0f} s in all)"
+    )
+    print(
+        "latency = package complete in incoming -> current symlink points at its release (seconds)"
+    )
     print()
-    print(f"{'package':<28} {'n':>4} {'size MB':^13} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} "
-          f"{'own p50':>9} {'run avg':>8}")
+    print(
+        f"{'package':<28} {'n':>4} {'size MB':^13} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>7} "
+        f"{'own p50':>9} {'run avg':>8}"
+    )
     print(row("Veracruz corte (2 elect.)", results))
     if site_results:
         print(row(f"{args.site_mb} MB static site + CSVs", site_results))
-        print(f"  (site packages: {site_results[0]['files']} files each; from the second corte on "
-              f"{statistics.median(r['linked'] for r in site_results[1:]) if len(site_results) > 1 else 0:.0f} "
-              f"unchanged files hard-linked instead of written)")
-    print("  own p50 = latency_s the publisher logs itself (file ctime -> switch); run avg = whole subprocess")
+        print(
+            f"  (site packages: {site_results[0]['files']} files each; from the second corte on "
+            f"{statistics.median(r['linked'] for r in site_results[1:]) if len(site_results) > 1 else 0:.0f} "
+            f"unchanged files hard-linked instead of written)"
+        )
+    print(
+        "  own p50 = latency_s the publisher logs itself (file ctime -> switch); run avg = whole subprocess"
+    )
     print()
-    print(f"disk after {args.cortes} Veracruz-size cortes (allocated blocks, hard links counted once):")
+    print(
+        f"disk after {args.cortes} Veracruz-size cortes (allocated blocks, hard links counted once):"
+    )
     print(f"  {'archive (every package, forever)':<44} {arch[0] * mb:>9.1f} MB")
-    print(f"  {f'releases, all {args.cortes} kept':<44} {rel_all[0] * mb:>9.1f} MB   "
-          f"(without hardlink dedup: {rel_all[2] * mb:.1f} MB apparent)")
+    print(
+        f"  {f'releases, all {args.cortes} kept':<44} {rel_all[0] * mb:>9.1f} MB   "
+        f"(without hardlink dedup: {rel_all[2] * mb:.1f} MB apparent)"
+    )
     print(f"  {'archive + all releases':<44} {(arch[0] + rel_all[0]) * mb:>9.1f} MB")
-    print(f"  {f'releases, keep_releases={args.keep_releases} (default)':<44} {rel_keep[0] * mb:>9.1f} MB")
-    print(f"  {f'archive + releases (keep {args.keep_releases})':<44} {(arch[0] + rel_keep[0]) * mb:>9.1f} MB")
+    print(
+        f"  {f'releases, keep_releases={args.keep_releases} (default)':<44} {rel_keep[0] * mb:>9.1f} MB"
+    )
+    print(
+        f"  {f'archive + releases (keep {args.keep_releases})':<44} {(arch[0] + rel_keep[0]) * mb:>9.1f} MB"
+    )
     return 0
 
 

@@ -52,7 +52,7 @@ class HostResources(FactBase):
             "echo max_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null); "
             "echo mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo); "
             "echo root_kb=$(df -Pk / | awk 'NR==2 {print $2}'); "
-            "echo rotational=$(lsblk -ndo ROTA \"$(findmnt -nvo SOURCE /)\" 2>/dev/null | head -n1)"
+            'echo rotational=$(lsblk -ndo ROTA "$(findmnt -nvo SOURCE /)" 2>/dev/null | head -n1)'
         )
 
     def process(self, output: list[str]) -> dict:
@@ -160,7 +160,9 @@ class ChronyTracking(FactBase):
             "reference": values.get("Reference ID", ""),
             "stratum": int(values["Stratum"]) if values.get("Stratum", "").isdigit() else None,
             "offset_seconds": (
-                float(offset.group(1)) * (1 if offset.group(2) == "fast" else -1) if offset else None
+                float(offset.group(1)) * (1 if offset.group(2) == "fast" else -1)
+                if offset
+                else None
             ),
             "leap_status": values.get("Leap status", "unknown"),
         }

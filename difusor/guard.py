@@ -14,7 +14,9 @@ class LockoutError(DeployError):
     """The deploy would lock out its own SSH client."""
 
 
-def lockout_problems(settings: Settings, client_address: str | None, uses_password: bool) -> list[str]:
+def lockout_problems(
+    settings: Settings, client_address: str | None, uses_password: bool
+) -> list[str]:
     """What would cut this deploy's SSH client off. Pure: unit-tested."""
     problems = []
     if client_address and not settings.is_trusted(client_address):

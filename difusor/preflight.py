@@ -22,13 +22,19 @@ def resource_warnings(resources: dict) -> list[str]:
     minimum = MINIMUM_RESOURCES
     warnings = []
     if (resources.get("cores") or 0) < minimum["cores"]:
-        warnings.append(f"{resources.get('cores')} CPU cores, the institute asks for {minimum['cores']}")
+        warnings.append(
+            f"{resources.get('cores')} CPU cores, the institute asks for {minimum['cores']}"
+        )
     if resources.get("mhz") and resources["mhz"] < minimum["mhz"]:
-        warnings.append(f"CPU at {resources['mhz']} MHz, the institute asks for >= {minimum['mhz']}")
+        warnings.append(
+            f"CPU at {resources['mhz']} MHz, the institute asks for >= {minimum['mhz']}"
+        )
     if resources.get("memory_mb", 0) < minimum["memory_mb"]:
         warnings.append(f"{resources.get('memory_mb')} MiB of memory, the institute asks for 16 GB")
     if resources.get("root_gb", 0) < minimum["root_gb"]:
-        warnings.append(f"{resources.get('root_gb')} GiB root file system, the institute asks for 100 GB")
+        warnings.append(
+            f"{resources.get('root_gb')} GiB root file system, the institute asks for 100 GB"
+        )
     if resources.get("rotational"):
         warnings.append("the root file system is on a rotational disk, the institute asks for SSD")
     return warnings

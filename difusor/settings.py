@@ -58,7 +58,17 @@ _KEY_TYPES = {
     "sk-ecdsa-sha2-nistp256@openssh.com",
 }
 MIN_RSA_BITS = 3072
-RESERVED_ACCOUNTS = {"root", "daemon", "bin", "sys", "sync", "nobody", "sshd", "www-data", "_chrony"}
+RESERVED_ACCOUNTS = {
+    "root",
+    "daemon",
+    "bin",
+    "sys",
+    "sync",
+    "nobody",
+    "sshd",
+    "www-data",
+    "_chrony",
+}
 
 
 class SettingsError(DeployError):
@@ -100,7 +110,9 @@ def _network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 def _source_name(value: str) -> str:
     if not _SOURCE_NAME.match(value):
-        raise ValueError(f"{value!r} must be lower case letters, digits, '-' or '_' (used in rule comments)")
+        raise ValueError(
+            f"{value!r} must be lower case letters, digits, '-' or '_' (used in rule comments)"
+        )
     return value
 
 
@@ -191,7 +203,9 @@ class Operator(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Unix account name.")
-    ssh_keys: list[PublicKey] = Field(min_length=1, description="OpenSSH public keys; at least one.")
+    ssh_keys: list[PublicKey] = Field(
+        min_length=1, description="OpenSSH public keys; at least one."
+    )
     sudo: bool = Field(default=True, description="Member of the passwordless sudo group.")
 
     @field_validator("name")
@@ -312,20 +326,30 @@ class Settings(BaseModel):
         description="Requests per second per client address (burst of 10 s worth). Generous: "
         "universities and mobile carriers put many readers behind one address.",
     )
-    connection_limit: int = Field(default=100, ge=1, le=65535, description="Open connections per client address.")
+    connection_limit: int = Field(
+        default=100, ge=1, le=65535, description="Open connections per client address."
+    )
 
     # Receiving packages (rsync daemon, TCP 873) and publishing them
     rsync_user: str = Field(default="prep", description="rsync user the institute pushes as.")
-    rsync_max_connections: int = Field(default=4, ge=1, le=64, description="Concurrent rsync uploads.")
+    rsync_max_connections: int = Field(
+        default=4, ge=1, le=64, description="Concurrent rsync uploads."
+    )
     sidecar_policy: Literal["require", "if-present", "off"] = Field(
         default="if-present",
         description="NAME.zip.sha256 next to each package: require it, verify it when present, or ignore it.",
     )
     keep_releases: int = Field(
-        default=10, ge=2, le=1000, description="Unpacked releases kept (every package stays archived)."
+        default=10,
+        ge=2,
+        le=1000,
+        description="Unpacked releases kept (every package stays archived).",
     )
     corte_period_minutes: int = Field(
-        default=15, ge=1, le=120, description="Expected time between cortes, for the freshness monitor."
+        default=15,
+        ge=1,
+        le=120,
+        description="Expected time between cortes, for the freshness monitor.",
     )
     publication_start: datetime | None = Field(
         default=None,
@@ -349,19 +373,26 @@ class Settings(BaseModel):
         description="distro: the distribution's docker.io (and compose where packaged); docker-ce: "
         "Docker's own apt repository (signed-by keyring), the usual choice on Ubuntu.",
     )
-    docker_ce_channel: Literal["stable", "test"] = Field(default="stable", description="docker-ce channel.")
+    docker_ce_channel: Literal["stable", "test"] = Field(
+        default="stable", description="docker-ce channel."
+    )
     docker_operators: bool = Field(
         default=False, description="Put the operators in the docker group (root-equivalent)."
     )
-    docker_log_max_size: str = Field(default="10m", description="Container log file size before rotation.")
-    docker_log_max_files: int = Field(default=5, ge=1, le=100, description="Rotated container log files kept.")
+    docker_log_max_size: str = Field(
+        default="10m", description="Container log file size before rotation."
+    )
+    docker_log_max_files: int = Field(
+        default=5, ge=1, le=100, description="Rotated container log files kept."
+    )
     docker_address_pool: Network = Field(
         default=ipaddress.IPv4Network("172.30.0.0/16"),
         description="Where Docker takes its networks (split into /24s): clear of the lab, of "
         "Docker's 172.17-31 defaults and of common 192.168 LANs.",
     )
     docker_bridge_ip: str = Field(
-        default="172.29.0.1/24", description="Address and prefix of Docker's default bridge (docker0)."
+        default="172.29.0.1/24",
+        description="Address and prefix of Docker's default bridge (docker0).",
     )
     docker_public_ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
         default=[],
@@ -384,7 +415,8 @@ class Settings(BaseModel):
 
     # Secrets: only from .env or the environment (DIFUSOR_RSYNC_PASSWORD), never from git.
     rsync_password: SecretStr | None = Field(
-        default=None, description="Password of the institute's rsync upload account (required to deploy)."
+        default=None,
+        description="Password of the institute's rsync upload account (required to deploy).",
     )
     cdn_token: SecretStr | None = Field(
         default=None, description="Cloudflare API token with Cache Purge permission."
@@ -420,14 +452,18 @@ class Settings(BaseModel):
     @classmethod
     def _valid_rsync_user(cls, value: str) -> str:
         if not _UNIX_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid user name (lower case letters, digits, '-', '_')")
+            raise ValueError(
+                f"{value!r} is not a valid user name (lower case letters, digits, '-', '_')"
+            )
         return value
 
     @field_validator("publication_start")
     @classmethod
     def _naive_local_time(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is not None:
-            raise ValueError(f"'{value.isoformat()}' must be a local time without offset (it is read in timezone)")
+            raise ValueError(
+                f"'{value.isoformat()}' must be a local time without offset (it is read in timezone)"
+            )
         return value
 
     @field_validator("cloudflare_zone_id")
@@ -450,9 +486,13 @@ class Settings(BaseModel):
         try:
             interface = ipaddress.ip_interface(value)
         except ValueError:
-            raise ValueError(f"{value!r} is not an address with prefix, e.g. 172.29.0.1/24") from None
+            raise ValueError(
+                f"{value!r} is not an address with prefix, e.g. 172.29.0.1/24"
+            ) from None
         if interface.version != 4 or interface.ip == interface.network.network_address:
-            raise ValueError(f"{value!r} must be an IPv4 host address with its prefix, e.g. 172.29.0.1/24")
+            raise ValueError(
+                f"{value!r} must be an IPv4 host address with its prefix, e.g. 172.29.0.1/24"
+            )
         return value
 
     @field_validator("proxy_upstream")
@@ -460,7 +500,9 @@ class Settings(BaseModel):
     def _loopback_upstream(cls, value: str) -> str:
         match = re.match(r"^http://(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d{1,5})$", value)
         if not match:
-            raise ValueError(f"{value!r} must be http://127.0.0.1:PORT (or [::1]): the application stays on loopback")
+            raise ValueError(
+                f"{value!r} must be http://127.0.0.1:PORT (or [::1]): the application stays on loopback"
+            )
         return value
 
     @field_validator("tls_key_file")
@@ -477,7 +519,9 @@ class Settings(BaseModel):
                 "ntp_clock_control=False is only for rehearsal inventories (set rehearsal=True)"
             )
         if self.tls_source == "selfsigned" and not self.rehearsal:
-            raise ValueError("tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)")
+            raise ValueError(
+                "tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)"
+            )
         if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
             raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
         if self.cdn_purge == "cloudflare" and not (self.cloudflare_zone_id and self.cdn_token):
@@ -485,12 +529,18 @@ class Settings(BaseModel):
                 f"cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env ({ENV_PREFIX}CDN_TOKEN)"
             )
         if self.docker_address_pool.version != 4 or self.docker_address_pool.prefixlen > 24:
-            raise ValueError(f"docker_address_pool: {self.docker_address_pool} must be IPv4 and /24 or larger")
+            raise ValueError(
+                f"docker_address_pool: {self.docker_address_pool} must be IPv4 and /24 or larger"
+            )
         if ipaddress.ip_interface(self.docker_bridge_ip).network.overlaps(self.docker_address_pool):
-            raise ValueError(f"docker_bridge_ip {self.docker_bridge_ip} overlaps docker_address_pool")
+            raise ValueError(
+                f"docker_bridge_ip {self.docker_bridge_ip} overlaps docker_address_pool"
+            )
         both = sorted(set(self.docker_public_ports) & set(self.docker_trusted_ports))
         if both:
-            raise ValueError(f"docker ports {both} are in both docker_public_ports and docker_trusted_ports")
+            raise ValueError(
+                f"docker ports {both} are in both docker_public_ports and docker_trusted_ports"
+            )
         if self.cdn_purge == "command" and not self.cdn_purge_command:
             raise ValueError("cdn_purge='command' needs cdn_purge_command (an argv list)")
         return self
@@ -571,7 +621,9 @@ def format_errors(error: ValidationError) -> list[str]:
             message = f"unknown setting (value {item['input']!r})"
         elif item["type"] == "missing":
             message = "is required"
-        elif "input" in item and repr(item["input"]) not in message and item["type"] != "value_error":
+        elif (
+            "input" in item and repr(item["input"]) not in message and item["type"] != "value_error"
+        ):
             message = f"{message} (got {item['input']!r})"
         lines.append(f"{location or 'settings'}: {message}")
     return lines
@@ -585,11 +637,18 @@ def parse_settings(data: dict[str, Any], secrets: dict[str, str] | None = None) 
         for key, value in data.items()
         if key not in reserved and not key.startswith("_") and not callable(value)
     }
-    secret_fields = {name for name, field in Settings.model_fields.items() if field.annotation == SecretStr | None}
+    secret_fields = {
+        name
+        for name, field in Settings.model_fields.items()
+        if field.annotation == SecretStr | None
+    }
     leaked = [key for key in ours if key in secret_fields]
     if leaked:
         raise SettingsError(
-            [f"{key}: secrets come from .env ({ENV_PREFIX}{key.upper()}), not host data" for key in leaked]
+            [
+                f"{key}: secrets come from .env ({ENV_PREFIX}{key.upper()}), not host data"
+                for key in leaked
+            ]
         )
     try:
         return Settings(**ours, **(secrets or {}))

@@ -24,7 +24,9 @@ from difusor.settings import Settings, inventory_settings
 def pytest_addoption(parser):
     group = parser.getgroup("difusor")
     group.addoption("--target", help="testinfra host of a deployed server (default: the local lab)")
-    group.addoption("--inventory", default="inventory/production.py", help="pyinfra inventory of --target")
+    group.addoption(
+        "--inventory", default="inventory/production.py", help="pyinfra inventory of --target"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,10 +57,16 @@ def target(request) -> Target:
     spec = request.config.getoption("--target")
     if spec:
         name, settings = inventory_settings(request.config.getoption("--inventory"))
-        return Target(testinfra.get_host(spec, ssh_config=request.config.getoption("ssh_config")), settings, name)
+        return Target(
+            testinfra.get_host(spec, ssh_config=request.config.getoption("ssh_config")),
+            settings,
+            name,
+        )
     lab = request.getfixturevalue("lab")
     name, settings = inventory_settings("inventory/lab.py")
-    return Target(testinfra.get_host(f"ssh://{name}", ssh_config=str(lab.ssh_config)), settings, name)
+    return Target(
+        testinfra.get_host(f"ssh://{name}", ssh_config=str(lab.ssh_config)), settings, name
+    )
 
 
 @pytest.fixture(scope="session")

@@ -73,10 +73,16 @@ def base_system():
             f"(they belong to its host): {', '.join(SYSCTL_KERNEL)}"
         )
     for key, value in sysctls.items():
-        server.sysctl(name=f"sysctl {key}", key=key, value=value, persist=True, persist_file=SYSCTL_FILE)
+        server.sysctl(
+            name=f"sysctl {key}", key=key, value=value, persist=True, persist_file=SYSCTL_FILE
+        )
 
     files.directory(
-        name="Persistent journal", path="/var/log/journal", user="root", group="systemd-journal", mode="2755"
+        name="Persistent journal",
+        path="/var/log/journal",
+        user="root",
+        group="systemd-journal",
+        mode="2755",
     )
     journald = files.put(
         name="journald: persistent, compressed, capped",

@@ -36,7 +36,10 @@ DISTRO_COMPOSE = {("Ubuntu", 24): "docker-compose-v2"}
 
 
 def docker_networks(settings: Settings) -> list[str]:
-    return [str(ipaddress.ip_interface(settings.docker_bridge_ip).network), str(settings.docker_address_pool)]
+    return [
+        str(ipaddress.ip_interface(settings.docker_bridge_ip).network),
+        str(settings.docker_address_pool),
+    ]
 
 
 @deploy("Docker")
@@ -54,19 +57,29 @@ def docker():
         )
         files.put(
             name="Docker's apt repository",
-            src=StringIO(render(
-                "docker/docker-ce.sources.j2", distro=name, codename=distro["release_meta"].get("VERSION_CODENAME", ""),
-                channel=settings.docker_ce_channel, architecture={"x86_64": "amd64", "aarch64": "arm64"}.get(
-                    host.get_fact(Arch), host.get_fact(Arch)), keyring=DOCKER_KEYRING,
-            )),
+            src=StringIO(
+                render(
+                    "docker/docker-ce.sources.j2",
+                    distro=name,
+                    codename=distro["release_meta"].get("VERSION_CODENAME", ""),
+                    channel=settings.docker_ce_channel,
+                    architecture={"x86_64": "amd64", "aarch64": "arm64"}.get(
+                        host.get_fact(Arch), host.get_fact(Arch)
+                    ),
+                    keyring=DOCKER_KEYRING,
+                )
+            ),
             dest="/etc/apt/sources.list.d/docker.sources",
         )
     packages = PACKAGES[settings.docker_source] + (
         [DISTRO_COMPOSE[(distro["name"], distro["major"])]]
-        if settings.docker_source == "distro" and (distro["name"], distro["major"]) in DISTRO_COMPOSE
+        if settings.docker_source == "distro"
+        and (distro["name"], distro["major"]) in DISTRO_COMPOSE
         else []
     )
-    apt.packages(name="Docker engine", packages=packages, update=settings.docker_source == "docker-ce")
+    apt.packages(
+        name="Docker engine", packages=packages, update=settings.docker_source == "docker-ce"
+    )
 
     after_rules = files.block(
         name="Docker traffic through ufw (DOCKER-USER)",
@@ -74,7 +87,9 @@ def docker():
         content=render("docker/after.rules.j2", docker_networks=docker_networks(settings)),
         marker="# {mark} DIFUSOR DOCKER-USER",
     )
-    server.shell(name="Reload ufw with the Docker rules", commands=["ufw reload"], _if=after_rules.did_change)
+    server.shell(
+        name="Reload ufw with the Docker rules", commands=["ufw reload"], _if=after_rules.did_change
+    )
 
     daemon = files.put(
         name="Docker daemon configuration",
@@ -84,5 +99,9 @@ def docker():
     for service in ("containerd", "docker"):
         systemd.service(name=f"{service} running", service=service, running=True, enabled=True)
     # live-restore keeps the containers running across this restart.
-    systemd.service(name="Restart Docker on a new configuration", service="docker", restarted=True,
-                    _if=daemon.did_change)
+    systemd.service(
+        name="Restart Docker on a new configuration",
+        service="docker",
+        restarted=True,
+        _if=daemon.did_change,
+    )

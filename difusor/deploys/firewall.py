@@ -32,18 +32,25 @@ def desired_rules(settings: Settings) -> list[str]:
     for name, network in settings.networks():
         source = network.network_address if network.num_addresses == 1 else network
         for port in TRUSTED_TCP_PORTS:
-            rules.append(f"allow from {source} to any port {port} proto tcp comment 'difusor:{name}'")
+            rules.append(
+                f"allow from {source} to any port {port} proto tcp comment 'difusor:{name}'"
+            )
     return rules + docker_rules(settings)
 
 
 def docker_rules(settings: Settings) -> list[str]:
     """`ufw route` rules for container ports (the port inside the container: Docker's DNAT
     comes first), reached through the DOCKER-USER chain (difusor/deploys/docker.py)."""
-    rules = [f"route allow {port}/tcp comment 'difusor-docker:public'" for port in settings.docker_public_ports]
+    rules = [
+        f"route allow {port}/tcp comment 'difusor-docker:public'"
+        for port in settings.docker_public_ports
+    ]
     for name, network in settings.networks(4):
         source = network.network_address if network.num_addresses == 1 else network
         for port in settings.docker_trusted_ports:
-            rules.append(f"route allow from {source} to any port {port} proto tcp comment 'difusor-docker:{name}'")
+            rules.append(
+                f"route allow from {source} to any port {port} proto tcp comment 'difusor-docker:{name}'"
+            )
     return rules
 
 

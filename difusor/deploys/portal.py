@@ -28,11 +28,16 @@ from difusor.settings import Settings
 
 # Mozilla's intermediate configuration (guideline 5.7) for OpenSSL 3.
 TLS_PROFILE = {
-    "ciphers": ":".join([
-        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-    ]),
+    "ciphers": ":".join(
+        [
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            "ECDHE-RSA-CHACHA20-POLY1305",
+        ]
+    ),
     "curves": "X25519:prime256v1:secp384r1",
 }
 HSTS_MAX_AGE = 63072000  # two years, as Mozilla recommends
@@ -42,11 +47,28 @@ MICRO_CACHE_SECONDS = 1
 
 # Cloudflare's published ranges (https://www.cloudflare.com/ips/), for cdn = "cloudflare".
 CLOUDFLARE_NETWORKS = [
-    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
-    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
-    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
-    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
-    "2a06:98c0::/29", "2c0f:f248::/32",
+    "173.245.48.0/20",
+    "103.21.244.0/22",
+    "103.22.200.0/22",
+    "103.31.4.0/22",
+    "141.101.64.0/18",
+    "108.162.192.0/18",
+    "190.93.240.0/20",
+    "188.114.96.0/20",
+    "197.234.240.0/22",
+    "198.41.128.0/17",
+    "162.158.0.0/15",
+    "104.16.0.0/13",
+    "104.24.0.0/14",
+    "172.64.0.0/13",
+    "131.0.72.0/22",
+    "2400:cb00::/32",
+    "2606:4700::/32",
+    "2803:f800::/32",
+    "2405:b500::/32",
+    "2405:8100::/32",
+    "2a06:98c0::/29",
+    "2c0f:f248::/32",
 ]
 
 LIVE_CERTIFICATE = f"{paths.TLS_DIR}/live.crt"
@@ -92,7 +114,10 @@ def portal():
     domain = settings.portal_domain
     acme = settings.tls_source == "acme"
 
-    apt.packages(name="nginx and TLS tools", packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])])
+    apt.packages(
+        name="nginx and TLS tools",
+        packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
+    )
 
     for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
         files.directory(name=f"Directory {directory}", path=directory, mode="755")
@@ -114,9 +139,19 @@ def portal():
     )
 
     # nginx needs a certificate before ACME can issue one: a self-signed one bridges that.
-    tls.self_signed(name="Self-signed certificate", certificate=SELF_SIGNED[0], key=SELF_SIGNED[1], domain=domain)
+    tls.self_signed(
+        name="Self-signed certificate",
+        certificate=SELF_SIGNED[0],
+        key=SELF_SIGNED[1],
+        domain=domain,
+    )
     if settings.tls_source == "provided":
-        files.put(name="Provided certificate", src=settings.tls_certificate_file, dest=PROVIDED[0], mode="644")
+        files.put(
+            name="Provided certificate",
+            src=settings.tls_certificate_file,
+            dest=PROVIDED[0],
+            mode="644",
+        )
         files.put(name="Provided key", src=settings.tls_key_file, dest=PROVIDED[1], mode="600")
         live = PROVIDED
     elif acme and host.get_fact(Certificate, path=tls.acme_paths(domain)[0]):
@@ -125,13 +160,18 @@ def portal():
         live = SELF_SIGNED
     certificate_links = [
         files.link(name=f"Live {what}", path=path, target=target)
-        for what, path, target in (("certificate", LIVE_CERTIFICATE, live[0]), ("key", LIVE_KEY, live[1]))
+        for what, path, target in (
+            ("certificate", LIVE_CERTIFICATE, live[0]),
+            ("key", LIVE_KEY, live[1]),
+        )
     ]
 
     files.link(name="No stock default site", path="/etc/nginx/sites-enabled/default", present=False)
     files.put(
         name="Log rotation for nginx",
-        src=StringIO(render("portal/logrotate-nginx.j2", retention_days=settings.log_retention_days)),
+        src=StringIO(
+            render("portal/logrotate-nginx.j2", retention_days=settings.log_retention_days)
+        ),
         dest="/etc/logrotate.d/nginx",
     )
     # Nothing between the new configuration and the reload that could fail and leave
@@ -159,7 +199,12 @@ def acme_certificate(settings: Settings) -> None:
     ca_bundle = None
     if settings.acme_ca_bundle:
         ca_bundle = ACME_CA_BUNDLE
-        files.put(name="CA of the ACME server", src=settings.acme_ca_bundle, dest=ACME_CA_BUNDLE, mode="644")
+        files.put(
+            name="CA of the ACME server",
+            src=settings.acme_ca_bundle,
+            dest=ACME_CA_BUNDLE,
+            mode="644",
+        )
     dropin = files.put(
         name="certbot trusts the ACME server's CA on renewals",
         src=StringIO(render("portal/certbot-ca.conf.j2", ca_bundle=ca_bundle)),
@@ -168,7 +213,9 @@ def acme_certificate(settings: Settings) -> None:
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
     files.put(
         name="Reload nginx after each renewal",
-        src=StringIO("#!/bin/sh\n# Managed by difusor: serve the renewed certificate.\nsystemctl reload nginx\n"),
+        src=StringIO(
+            "#!/bin/sh\n# Managed by difusor: serve the renewed certificate.\nsystemctl reload nginx\n"
+        ),
         dest=RENEWAL_HOOK,
         mode="755",
     )
@@ -186,6 +233,11 @@ def acme_certificate(settings: Settings) -> None:
         for what, path, target in (("certificate", LIVE_CERTIFICATE, chain), ("key", LIVE_KEY, key))
     ]
     systemd.service(
-        name="Reload nginx with the ACME certificate", service="nginx", reloaded=True, _if=any_changed(*links)
+        name="Reload nginx with the ACME certificate",
+        service="nginx",
+        reloaded=True,
+        _if=any_changed(*links),
     )
-    systemd.service(name="certbot renewal timer", service="certbot.timer", running=True, enabled=True)
+    systemd.service(
+        name="certbot renewal timer", service="certbot.timer", running=True, enabled=True
+    )

@@ -50,7 +50,9 @@ def publisher_config(settings: Settings) -> dict:
         "sidecar": settings.sidecar_policy,
         "keep_releases": settings.keep_releases,
         "period_minutes": settings.corte_period_minutes,
-        "window_start": settings.publication_start.isoformat(timespec="minutes") if settings.publication_start else None,
+        "window_start": settings.publication_start.isoformat(timespec="minutes")
+        if settings.publication_start
+        else None,
         "purge": purge,
         "alert_webhook": settings.alert_webhook,
     }
@@ -82,7 +84,11 @@ def publisher():
     )
     for directory, mode in owned:
         files.directory(
-            name=f"Directory {directory}", path=directory, user=PUBLISHER_USER, group=PUBLISHER_USER, mode=mode
+            name=f"Directory {directory}",
+            path=directory,
+            user=PUBLISHER_USER,
+            group=PUBLISHER_USER,
+            mode=mode,
         )
 
     program = files.sync(
@@ -119,7 +125,13 @@ def publisher():
         files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
     files.put(
         name="Log rotation for the publisher and rsync",
-        src=StringIO(render("publisher/logrotate-difusor.j2", paths=paths, retention_days=settings.log_retention_days)),
+        src=StringIO(
+            render(
+                "publisher/logrotate-difusor.j2",
+                paths=paths,
+                retention_days=settings.log_retention_days,
+            )
+        ),
         dest="/etc/logrotate.d/difusor",
     )
 

@@ -30,7 +30,9 @@ UPLOAD_ACCOUNT = "prep-upload"
 def receiver():
     settings = host_settings()
     if settings.rsync_password is None:
-        raise SettingsError([f"rsync_password: is required: set {ENV_PREFIX}RSYNC_PASSWORD in .env"])
+        raise SettingsError(
+            [f"rsync_password: is required: set {ENV_PREFIX}RSYNC_PASSWORD in .env"]
+        )
 
     apt.packages(name="rsync", packages=["rsync"])
     server.user(

@@ -54,7 +54,9 @@ def ssh_access():
         mode="440",
     )
     for operator in settings.operators:
-        groups = ([OPERATORS_GROUP] if operator.sudo else []) + (["docker"] if settings.docker_operators else [])
+        groups = ([OPERATORS_GROUP] if operator.sudo else []) + (
+            ["docker"] if settings.docker_operators else []
+        )
         server.user(
             name=f"Operator {operator.name}",
             user=operator.name,
@@ -71,7 +73,9 @@ def ssh_access():
             user=operator.name,
             groups=[group for group in PRIVILEGED_GROUPS if group not in groups],
         )
-    for name in retired_operators(host.get_fact(Users), [operator.name for operator in settings.operators]):
+    for name in retired_operators(
+        host.get_fact(Users), [operator.name for operator in settings.operators]
+    ):
         server.user(
             name=f"Former operator {name}: no SSH keys, no shell",
             user=name,
@@ -80,12 +84,20 @@ def ssh_access():
             public_keys=[],
             delete_keys=True,
         )
-        accounts.not_in_groups(name=f"Former operator {name}: no sudo, no docker", user=name,
-                               groups=list(PRIVILEGED_GROUPS))
+        accounts.not_in_groups(
+            name=f"Former operator {name}: no sudo, no docker",
+            user=name,
+            groups=list(PRIVILEGED_GROUPS),
+        )
     # Exactly the settings' root keys, in a file of their own: a key taken off the settings
     # stops working, and root's own ~/.ssh/authorized_keys (a provider's key) is left alone.
-    files.directory(name="sshd's managed keys directory", path=paths.AUTHORIZED_KEYS_DIR, user="root", group="root",
-                    mode="755")
+    files.directory(
+        name="sshd's managed keys directory",
+        path=paths.AUTHORIZED_KEYS_DIR,
+        user="root",
+        group="root",
+        mode="755",
+    )
     files.put(
         name="Institute's keys for root",
         src=StringIO("".join(f"{key}\n" for key in settings.root_ssh_keys)),
@@ -104,9 +116,7 @@ def ssh_access():
         mode="600",
     )
     systemd.service(name="sshd running", service="ssh", running=True, enabled=True)
-    systemd.service(
-        name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change
-    )
+    systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
     jail = files.put(
         name="fail2ban jail for sshd",
@@ -115,12 +125,18 @@ def ssh_access():
     )
     systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)
     systemd.service(
-        name="Restart fail2ban on a new jail", service="fail2ban", restarted=True, _if=jail.did_change
+        name="Restart fail2ban on a new jail",
+        service="fail2ban",
+        restarted=True,
+        _if=jail.did_change,
     )
 
 
 def retired_operators(users: dict, current: list[str]) -> list[str]:
     """Accounts an earlier deploy made operators (marked by their comment) that the
     settings no longer list."""
-    return sorted(name for name, account in users.items()
-                  if account.get("comment") == OPERATOR_COMMENT and name not in current)
+    return sorted(
+        name
+        for name, account in users.items()
+        if account.get("comment") == OPERATOR_COMMENT and name not in current
+    )

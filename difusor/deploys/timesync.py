@@ -36,7 +36,9 @@ def time_sync():
         dest="/etc/chrony/chrony.conf",
     )
     if settings.ntp_clock_control:
-        dropin = files.file(name="chrony controls the clock", path=NO_CLOCK_CONTROL_DROPIN, present=False)
+        dropin = files.file(
+            name="chrony controls the clock", path=NO_CLOCK_CONTROL_DROPIN, present=False
+        )
     else:
         dropin = files.put(
             name="chrony without clock control (rehearsal container)",

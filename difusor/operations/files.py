@@ -38,7 +38,11 @@ def validated(content: str, dest: str, validate: str, mode: str = "644", user="r
     current = host.get_fact(File, path=dest)
     same_content = host.get_fact(Sha256File, path=dest) == sha256(content.encode()).hexdigest()
     # pyinfra reports the mode as the digits of the octal value (0440 -> 440).
-    same_attributes = bool(current) and (str(current["mode"]), current["user"], current["group"]) == (
+    same_attributes = bool(current) and (
+        str(current["mode"]),
+        current["user"],
+        current["group"],
+    ) == (
         mode.lstrip("0"),
         user,
         group,
@@ -60,7 +64,11 @@ def link_if_absent(path: str, target: str):
     Create the symlink ``path`` -> ``target`` only when ``path`` does not exist: for links
     another program owns afterwards (the publisher switches the live release).
     """
-    if host.get_fact(Link, path=path) or host.get_fact(File, path=path) or host.get_fact(Directory, path=path):
+    if (
+        host.get_fact(Link, path=path)
+        or host.get_fact(File, path=path)
+        or host.get_fact(Directory, path=path)
+    ):
         host.noop(f"{path} exists")
         return
     yield StringCommand("ln", "-s", target, path)

@@ -40,16 +40,33 @@ def self_signed(certificate: str, key: str, domain: str, days: int = 397):
         host.noop(f"self-signed certificate for {domain} exists")
         return
     yield StringCommand(
-        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-days", str(days), "-subj", QuoteString(f"/CN={domain}"),
-        "-addext", QuoteString(f"subjectAltName=DNS:{domain}"),
-        "-keyout", QuoteString(key), "-out", QuoteString(certificate), "2>/dev/null",
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        str(days),
+        "-subj",
+        QuoteString(f"/CN={domain}"),
+        "-addext",
+        QuoteString(f"subjectAltName=DNS:{domain}"),
+        "-keyout",
+        QuoteString(key),
+        "-out",
+        QuoteString(certificate),
+        "2>/dev/null",
     )
     yield StringCommand("chmod", "600", QuoteString(key))
 
 
 @operation()
-def acme_certificate(domain: str, email: str, server: str, webroot: str, ca_bundle: str | None = None):
+def acme_certificate(
+    domain: str, email: str, server: str, webroot: str, ca_bundle: str | None = None
+):
     """
     Obtain a certificate for ``domain`` from an ACME ``server`` with certbot (HTTP-01 through
     ``webroot``, which nginx serves on port 80). Nothing happens while certbot already holds
@@ -67,9 +84,22 @@ def acme_certificate(domain: str, email: str, server: str, webroot: str, ca_bund
         return
     environment = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
     yield StringCommand(
-        f"{environment}certbot", "certonly", "--non-interactive", "--agree-tos", "--keep-until-expiring",
-        "--email", QuoteString(email), "--server", QuoteString(server),
-        "--webroot", "--webroot-path", QuoteString(webroot),
-        "--cert-name", QuoteString(domain), "--domain", QuoteString(domain),
-        "--key-type", "ecdsa",
+        f"{environment}certbot",
+        "certonly",
+        "--non-interactive",
+        "--agree-tos",
+        "--keep-until-expiring",
+        "--email",
+        QuoteString(email),
+        "--server",
+        QuoteString(server),
+        "--webroot",
+        "--webroot-path",
+        QuoteString(webroot),
+        "--cert-name",
+        QuoteString(domain),
+        "--domain",
+        QuoteString(domain),
+        "--key-type",
+        "ecdsa",
     )

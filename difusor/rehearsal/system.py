@@ -11,8 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 log = logging.getLogger("difusor.rehearsal.lab")
 if not log.handlers and not os.environ.get("DIFUSOR_LAB_QUIET"):
@@ -58,7 +58,9 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
         )
     except FileNotFoundError as exc:
-        raise LabError(f"command not found: {argv[0]} (install the host package that provides it)") from exc
+        raise LabError(
+            f"command not found: {argv[0]} (install the host package that provides it)"
+        ) from exc
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"timed out after {timeout}s: {shlex.join(argv)}") from exc
     if check and proc.returncode != 0:
@@ -74,8 +76,10 @@ def sigterm_unwinds():
     """While inside, SIGTERM raises SystemExit so cleanup (finally blocks) runs.
 
     Only in the main thread, and only if SIGTERM still has its default action."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -90,6 +94,7 @@ def sigterm_unwinds():
 
 
 # ---------------------------------------------------------------- processes
+
 
 def proc_state(pid: int) -> str | None:
     """One-letter state of a process, or None if it does not exist."""
@@ -155,7 +160,9 @@ def send(pid: int, sig: int) -> None:
         pass
 
 
-def terminate(pids: Iterable[int], what: str, timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+def terminate(
+    pids: Iterable[int], what: str, timeout: float = 10, sig: int = signal.SIGTERM
+) -> None:
     """Signal pids (SIGTERM by default), then SIGKILL whatever is left after timeout."""
     pids = [p for p in set(pids) if p != os.getpid() and alive(p)]
     if not pids:
@@ -165,7 +172,9 @@ def terminate(pids: Iterable[int], what: str, timeout: float = 10, sig: int = si
         send(p, sig)
     left = wait_gone(pids, timeout)
     if left:
-        log.info("%s did not stop within %ss, killing pid %s", what, timeout, ", ".join(map(str, left)))
+        log.info(
+            "%s did not stop within %ss, killing pid %s", what, timeout, ", ".join(map(str, left))
+        )
         for p in left:
             send(p, signal.SIGKILL)
         left = wait_gone(left, 10)
@@ -193,6 +202,7 @@ def pids_with_root(directory: Path) -> list[int]:
 
 
 # ---------------------------------------------------------------- mounts
+
 
 def _unescape_mount(path: str) -> str:
     return path.encode().decode("unicode_escape") if "\\" in path else path

@@ -17,18 +17,27 @@ DEFAULT_CONFIG = "/etc/difusor/publisher.json"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python3 -m difusor_server",
-                                     description="Verify, publish and monitor PREP packages.")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m difusor_server", description="Verify, publish and monitor PREP packages."
+    )
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("publish", "process every pending package, then exit"),
-                       ("watch", "publish each package as it arrives (the service); runs until stopped"),
-                       ("monitor", "check the freshness of the live corte once, then exit"),
-                       ("status", "print the live corte, releases, pending packages and queues as JSON")):
+    for name, text in (
+        ("publish", "process every pending package, then exit"),
+        ("watch", "publish each package as it arrives (the service); runs until stopped"),
+        ("monitor", "check the freshness of the live corte once, then exit"),
+        ("status", "print the live corte, releases, pending packages and queues as JSON"),
+    ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"configuration file (default {DEFAULT_CONFIG})")
+        p.add_argument(
+            "--config",
+            default=DEFAULT_CONFIG,
+            help=f"configuration file (default {DEFAULT_CONFIG})",
+        )
         if name == "monitor":
-            p.add_argument("--now", help="evaluate at this ISO date-time instead of now (for drills and tests)")
+            p.add_argument(
+                "--now", help="evaluate at this ISO date-time instead of now (for drills and tests)"
+            )
     args = parser.parse_args(argv)
 
     try:
@@ -45,13 +54,16 @@ def main(argv=None):
 
     if args.command == "publish":
         from .publisher import Publisher
+
         return Publisher(cfg, log).run()
     if args.command == "watch":
         from .publisher import watch
+
         return watch(cfg, log)
     if args.command == "monitor":
         from . import monitor
         from .timeutil import parse_local
+
         at = None
         if args.now:
             try:
@@ -61,6 +73,7 @@ def main(argv=None):
         monitor.run(cfg, log, at)
         return 0
     from .status import status
+
     json.dump(status(cfg), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

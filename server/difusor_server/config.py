@@ -36,10 +36,20 @@ DEFAULTS = {
     "webhook_timeout_seconds": 5,
 }
 
-PATH_KEYS = ("incoming_dir", "archive_dir", "releases_dir", "current_link", "quarantine_dir", "state_dir")
+PATH_KEYS = (
+    "incoming_dir",
+    "archive_dir",
+    "releases_dir",
+    "current_link",
+    "quarantine_dir",
+    "state_dir",
+)
 PURGE_DEFAULTS = {
-    "cloudflare": {"api_base": "https://api.cloudflare.com/client/v4", "token_file": "/etc/difusor/cdn-token",
-                   "timeout_seconds": 5},
+    "cloudflare": {
+        "api_base": "https://api.cloudflare.com/client/v4",
+        "token_file": "/etc/difusor/cdn-token",
+        "timeout_seconds": 5,
+    },
     "command": {"timeout_seconds": 5},
     "none": {},
 }
@@ -105,9 +115,16 @@ class Config:
         self.timezone = merged["timezone"]
 
         if merged["sidecar"] not in ("require", "if-present", "off"):
-            raise ConfigError(f"sidecar: {merged['sidecar']!r} is not one of require, if-present, off")
+            raise ConfigError(
+                f"sidecar: {merged['sidecar']!r} is not one of require, if-present, off"
+            )
         self.sidecar = merged["sidecar"]
-        for key in ("sidecar_wait_seconds", "settle_seconds", "grace_minutes", "webhook_timeout_seconds"):
+        for key in (
+            "sidecar_wait_seconds",
+            "settle_seconds",
+            "grace_minutes",
+            "webhook_timeout_seconds",
+        ):
             value = merged[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ConfigError(f"{key}: {value!r} is not a non-negative number")
@@ -129,7 +146,9 @@ class Config:
 
         self.purge = self._purge(merged["purge"])
         hook = merged["alert_webhook"]
-        if hook is not None and (not isinstance(hook, str) or not hook.startswith(("http://", "https://"))):
+        if hook is not None and (
+            not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
+        ):
             raise ConfigError(f"alert_webhook: {hook!r} is not an http(s) URL (or null)")
         self.alert_webhook = hook
 
@@ -140,12 +159,16 @@ class Config:
         try:
             return parse_local(value, self.zone)
         except (TypeError, ValueError):
-            raise ConfigError(f"{key}: {value!r} is not an ISO date-time such as 2024-06-02T20:00") from None
+            raise ConfigError(
+                f"{key}: {value!r} is not an ISO date-time such as 2024-06-02T20:00"
+            ) from None
 
     @staticmethod
     def _purge(value):
         if not isinstance(value, dict) or value.get("type") not in PURGE_KEYS:
-            raise ConfigError(f"purge: {value!r} must be an object with type none, cloudflare or command")
+            raise ConfigError(
+                f"purge: {value!r} must be an object with type none, cloudflare or command"
+            )
         kind = value["type"]
         unknown = sorted(set(value) - PURGE_KEYS[kind])
         if unknown:
@@ -158,11 +181,15 @@ class Config:
             if not str(purge["api_base"]).startswith(("http://", "https://")):
                 raise ConfigError(f"purge.api_base: {purge['api_base']!r} is not an http(s) URL")
             if not os.path.isabs(purge["token_file"]):
-                raise ConfigError(f"purge.token_file: {purge['token_file']!r} is not an absolute path")
+                raise ConfigError(
+                    f"purge.token_file: {purge['token_file']!r} is not an absolute path"
+                )
         if kind == "command":
             argv = purge.get("argv")
             if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-                raise ConfigError("purge.argv: a non-empty list of strings is required for type command")
+                raise ConfigError(
+                    "purge.argv: a non-empty list of strings is required for type command"
+                )
         if "timeout_seconds" in purge:
             t = purge["timeout_seconds"]
             if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t <= 60:
@@ -176,7 +203,7 @@ class Config:
 
 def load(path):
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None

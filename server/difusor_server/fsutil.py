@@ -60,12 +60,16 @@ def atomic_write(path, data, mode=0o644):
 
 
 def write_json(path, obj, mode=0o644):
-    atomic_write(path, (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"), mode)
+    atomic_write(
+        path,
+        (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+        mode,
+    )
 
 
 def read_json(path, default=None):
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return default

@@ -6,9 +6,18 @@ import sys
 from datetime import datetime, timezone
 
 SEVERITY = {
-    "published": "info", "duplicate": "info", "recovered": "warning", "rejected": "warning",
-    "purged": "info", "purge-failed": "incident", "incident": "incident", "pruned": "info",
-    "cleanup": "warning", "sidecar-late": "warning", "freshness": "info", "webhook-failed": "warning",
+    "published": "info",
+    "duplicate": "info",
+    "recovered": "warning",
+    "rejected": "warning",
+    "purged": "info",
+    "purge-failed": "incident",
+    "incident": "incident",
+    "pruned": "info",
+    "cleanup": "warning",
+    "sidecar-late": "warning",
+    "freshness": "info",
+    "webhook-failed": "warning",
     "config-error": "critical",
 }
 
@@ -22,8 +31,12 @@ class Logger:
         self._warned = False
 
     def event(self, event, **fields):
-        record = {"ts": datetime.now(timezone.utc).astimezone(self.zone).isoformat(timespec="milliseconds"),
-                  "event": event}
+        record = {
+            "ts": datetime.now(timezone.utc)
+            .astimezone(self.zone)
+            .isoformat(timespec="milliseconds"),
+            "event": event,
+        }
         record["severity"] = fields.pop("severity", None) or SEVERITY.get(event, "info")
         for key, value in fields.items():
             if value is not None:

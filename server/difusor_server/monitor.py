@@ -23,7 +23,8 @@ import urllib.request
 
 from .fsutil import read_json, write_json
 from .release import live_release
-from .timeutil import iso, now as now_in, parse_iso
+from .timeutil import iso, parse_iso
+from .timeutil import now as now_in
 
 LEVELS = ["ok", "incident", "escalation", "critical"]
 ALERTING = {"incident", "escalation", "critical"}
@@ -32,8 +33,9 @@ STATE = "monitor.json"
 
 def assess(cfg, now, stamp):
     """(level, details) for the live ``stamp`` (corte.json) at ``now``."""
-    in_window = ((cfg.window_start is None or now >= cfg.window_start)
-                 and (cfg.window_end is None or now <= cfg.window_end))
+    in_window = (cfg.window_start is None or now >= cfg.window_start) and (
+        cfg.window_end is None or now <= cfg.window_end
+    )
     corte = None
     if stamp and stamp.get("corte"):
         try:
@@ -42,10 +44,12 @@ def assess(cfg, now, stamp):
                 corte = corte.replace(tzinfo=cfg.zone)
         except (TypeError, ValueError):
             corte = None
-    details = {"corte": iso(corte.astimezone(cfg.zone)) if corte else None,
-               "package": (stamp or {}).get("package") if corte else None,
-               "corte_age_seconds": int((now - corte).total_seconds()) if corte else None,
-               "missed_periods": None}
+    details = {
+        "corte": iso(corte.astimezone(cfg.zone)) if corte else None,
+        "package": (stamp or {}).get("package") if corte else None,
+        "corte_age_seconds": int((now - corte).total_seconds()) if corte else None,
+        "missed_periods": None,
+    }
     if not in_window:
         return "outside-window", details
     reference = corte or cfg.window_start
@@ -64,8 +68,12 @@ def should_alert(previous, level):
 
 
 def post_webhook(url, payload, timeout):
-    req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                 headers={"Content-Type": "application/json", "User-Agent": "difusor-monitor"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "difusor-monitor"},
+    )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         resp.read(4096)
 
@@ -90,14 +98,24 @@ def _run(cfg, log, now):
     _, stamp = live_release(cfg.current_link)
     level, details = assess(cfg, now, stamp)
     previous = state.get("level")
-    health = {"status": "ok" if level in ("ok", "outside-window") else "no-corte" if level == "no-corte" else "stale",
-              "level": level, **details, "period_minutes": cfg.period_minutes,
-              "checked_at": iso(now)}
+    health = {
+        "status": "ok"
+        if level in ("ok", "outside-window")
+        else "no-corte"
+        if level == "no-corte"
+        else "stale",
+        "level": level,
+        **details,
+        "period_minutes": cfg.period_minutes,
+        "checked_at": iso(now),
+    }
 
     if level != previous:
         alert = should_alert(previous, level)
         severity = level if level in ALERTING else ("recovered" if alert else "info")
-        log.event("freshness", severity=severity, level=level, previous=previous, alert=alert, **details)
+        log.event(
+            "freshness", severity=severity, level=level, previous=previous, alert=alert, **details
+        )
         state["level"] = level
         state["since"] = iso(now)
         if alert:
@@ -106,14 +124,22 @@ def _run(cfg, log, now):
         elif level not in ALERTING:
             state["delivered"] = True  # nothing to deliver for quiet levels
     if cfg.alert_webhook and state.get("alert") and not state.get("delivered", True):
-        payload = {"source": "difusor", "host": socket.gethostname(), **state["alert"],
-                   "message": _message(state["alert"])}
+        payload = {
+            "source": "difusor",
+            "host": socket.gethostname(),
+            **state["alert"],
+            "message": _message(state["alert"]),
+        }
         try:
             post_webhook(cfg.alert_webhook, payload, cfg.webhook_timeout_seconds)
             state["delivered"] = True
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.event("webhook-failed", level=state["alert"]["level"], detail=str(getattr(exc, "reason", exc)),
-                      retry=True)
+            log.event(
+                "webhook-failed",
+                level=state["alert"]["level"],
+                detail=str(getattr(exc, "reason", exc)),
+                retry=True,
+            )
     state["checked_at"] = iso(now)
     write_json(state_path, state)
     if cfg.healthz_file:
@@ -128,5 +154,7 @@ def _message(alert):
         return f"PREP publication fresh again: corte {alert.get('corte')}"
     age = alert.get("corte_age_seconds")
     age_text = f"{age // 60} min" if isinstance(age, int) else "unknown"
-    return (f"PREP publication {level}: {alert.get('missed_periods')} missed period(s); live corte "
-            f"{alert.get('corte')} is {age_text} old")
+    return (
+        f"PREP publication {level}: {alert.get('missed_periods')} missed period(s); live corte "
+        f"{alert.get('corte')} is {age_text} old"
+    )

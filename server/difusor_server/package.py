@@ -9,7 +9,12 @@ from datetime import datetime, timedelta, timezone
 # Members at least this large are checked against limits.max_ratio (small files may legitimately
 # compress very well: a 20 kB run of spaces is not a bomb).
 RATIO_MIN_BYTES = 1 << 20
-SUPPORTED_COMPRESSION = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+SUPPORTED_COMPRESSION = {
+    zipfile.ZIP_STORED,
+    zipfile.ZIP_DEFLATED,
+    zipfile.ZIP_BZIP2,
+    zipfile.ZIP_LZMA,
+}
 PKWARE_UNIX_EXTRA = 0x000D
 
 
@@ -94,13 +99,19 @@ class Budget:
         self.files += n_files
         self.bytes += n_bytes
         if self.files > self.limits.max_files:
-            raise Rejection("too-many-files", f"{self.files} files (limit {self.limits.max_files}) {where}".strip())
+            raise Rejection(
+                "too-many-files",
+                f"{self.files} files (limit {self.limits.max_files}) {where}".strip(),
+            )
         if self.bytes > self.limits.max_total_bytes:
-            raise Rejection("too-big", f"{self.bytes} bytes uncompressed (limit {self.limits.max_total_bytes}) {where}".strip())
+            raise Rejection(
+                "too-big",
+                f"{self.bytes} bytes uncompressed (limit {self.limits.max_total_bytes}) {where}".strip(),
+            )
 
 
 class Member:
-    __slots__ = ("info", "path", "is_dir", "is_zip")
+    __slots__ = ("info", "is_dir", "is_zip", "path")
 
     def __init__(self, info, path, is_dir):
         self.info = info
@@ -199,9 +210,14 @@ def inspect_zip(zf, budget, depth, label=""):
             n_files += 1
             total_size += info.file_size
             total_compressed += info.compress_size
-            if info.file_size >= RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-                raise Rejection("zip-bomb", f"{_where(label, info.filename)} expands {info.file_size} bytes "
-                                            f"from {info.compress_size} (ratio limit {limits.max_ratio})")
+            if info.file_size >= RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                raise Rejection(
+                    "zip-bomb",
+                    f"{_where(label, info.filename)} expands {info.file_size} bytes "
+                    f"from {info.compress_size} (ratio limit {limits.max_ratio})",
+                )
         members.append(Member(info, path, is_dir))
         parent = path.rsplit("/", 1)[0] if "/" in path else None
         while parent:
@@ -209,15 +225,22 @@ def inspect_zip(zf, budget, depth, label=""):
             parent = parent.rsplit("/", 1)[0] if "/" in parent else None
     for path, is_dir in seen.items():
         if not is_dir and path in dirs:
-            raise Rejection("path-conflict", f"{_where(label, path)} is both a file and a directory")
+            raise Rejection(
+                "path-conflict", f"{_where(label, path)} is both a file and a directory"
+            )
     if total_size >= RATIO_MIN_BYTES and total_size > limits.max_ratio * max(total_compressed, 1):
-        raise Rejection("zip-bomb", f"{label or 'package'} expands {total_size} bytes from {total_compressed} "
-                                    f"(ratio limit {limits.max_ratio})")
+        raise Rejection(
+            "zip-bomb",
+            f"{label or 'package'} expands {total_size} bytes from {total_compressed} "
+            f"(ratio limit {limits.max_ratio})",
+        )
     budget.add(n_files, total_size, f"in {label}" if label else "")
     if any(m.is_zip for m in members) and depth + 1 > limits.max_nesting:
         nested = next(m.path for m in members if m.is_zip)
-        raise Rejection("nesting-too-deep", f"{_where(label, nested)} would be zip level {depth + 1} "
-                                            f"(limit {limits.max_nesting})")
+        raise Rejection(
+            "nesting-too-deep",
+            f"{_where(label, nested)} would be zip level {depth + 1} (limit {limits.max_nesting})",
+        )
     return members
 
 
@@ -251,7 +274,7 @@ def parse_corte_text(text):
         dt = datetime(y, mo, d, int(tm.group(1)), int(tm.group(2)))
     except ValueError:
         return None
-    rest = text[tm.end():]
+    rest = text[tm.end() :]
     om = _OFFSET_RE.search(rest) or _ISO_OFFSET_RE.search(rest)
     if om:
         sign = -1 if om.group(1) in ("-", "\u2212") else 1
@@ -268,7 +291,7 @@ def decode_text(data):
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         if exc.start > len(data) - 4:  # a multi-byte character cut by the read limit
-            return data[:exc.start].decode("utf-8")
+            return data[: exc.start].decode("utf-8")
         return data.decode("latin-1")
 
 

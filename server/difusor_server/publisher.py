@@ -11,8 +11,17 @@ import zipfile
 from datetime import timezone
 
 from . import hooks, purge, release
-from .fsutil import fd_chunks, link_or_copy, move, read_json, sha256_file, sha256_fd, write_json
-from .package import Budget, Rejection, check_layout, classify_unreadable, csv_corte, inspect_zip, read_sidecar, same_corte
+from .fsutil import fd_chunks, link_or_copy, move, read_json, sha256_fd, sha256_file, write_json
+from .package import (
+    Budget,
+    Rejection,
+    check_layout,
+    classify_unreadable,
+    csv_corte,
+    inspect_zip,
+    read_sidecar,
+    same_corte,
+)
 from .timeutil import corte_from_name, from_ts, iso, now, parse_iso
 
 IGNORED_SUFFIXES = ("~", ".tmp", ".part", ".partial", ".swp", ".sha256")
@@ -42,7 +51,11 @@ class Candidate:
 
     @property
     def sort_key(self):
-        return (0 if self.corte is None else 1, self.corte.timestamp() if self.corte else 0, self.name)
+        return (
+            0 if self.corte is None else 1,
+            self.corte.timestamp() if self.corte else 0,
+            self.name,
+        )
 
 
 class State:
@@ -75,8 +88,14 @@ class Publisher:
     # ------------------------------------------------------------------ run
     def run(self):
         cfg = self.cfg
-        for d in (cfg.incoming_dir, cfg.archive_dir, cfg.releases_dir, cfg.quarantine_dir, cfg.state_dir,
-                  os.path.dirname(cfg.current_link)):
+        for d in (
+            cfg.incoming_dir,
+            cfg.archive_dir,
+            cfg.releases_dir,
+            cfg.quarantine_dir,
+            cfg.state_dir,
+            os.path.dirname(cfg.current_link),
+        ):
             os.makedirs(d, mode=0o755, exist_ok=True)
         lock_fd = os.open(cfg.state_file(LOCK), os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -84,7 +103,9 @@ class Publisher:
             self.state = State(cfg)
             removed = release.cleanup_temp(cfg.releases_dir, cfg.current_link)
             if removed:
-                self.log.event("cleanup", detail="removed leftovers of an interrupted run", removed=removed)
+                self.log.event(
+                    "cleanup", detail="removed leftovers of an interrupted run", removed=removed
+                )
             try:
                 self._loop()
             finally:
@@ -96,7 +117,9 @@ class Publisher:
     def _loop(self):
         done = set()
         while True:
-            cands = sorted((c for c in self._scan() if c.name not in done), key=lambda c: c.sort_key)
+            cands = sorted(
+                (c for c in self._scan() if c.name not in done), key=lambda c: c.sort_key
+            )
             if not cands:
                 return
             cand = cands[0]
@@ -158,12 +181,20 @@ class Publisher:
             return
         received = st.st_ctime
         if c.corte is None:
-            return self._reject_file(c, st, "bad-name",
-                                     "not a package name YYYYMMDD_HHMM_..._STATE.zip (local corte time)")
+            return self._reject_file(
+                c,
+                st,
+                "bad-name",
+                "not a package name YYYYMMDD_HHMM_..._STATE.zip (local corte time)",
+            )
         if not stat.S_ISREG(st.st_mode):
-            return self._reject_file(c, st, "not-regular-file", f"{stat.filemode(st.st_mode)} entry in incoming")
+            return self._reject_file(
+                c, st, "not-regular-file", f"{stat.filemode(st.st_mode)} entry in incoming"
+            )
         # its sidecar may be right behind it (under if-present, only once the sender has used sidecars)
-        expect = cfg.sidecar == "require" or (cfg.sidecar == "if-present" and self.state.data.get("sidecars_seen"))
+        expect = cfg.sidecar == "require" or (
+            cfg.sidecar == "if-present" and self.state.data.get("sidecars_seen")
+        )
         if c.sidecar is None and expect and time.time() - received < cfg.sidecar_wait_seconds:
             raise Defer(received + cfg.sidecar_wait_seconds)
         try:
@@ -185,23 +216,37 @@ class Publisher:
 
         # -- identity: re-push, recovery, reuse of a name, order
         if live and live.get("package") == c.name and live.get("sha256") == sha:
-            published = [e for e in entries if e.get("sha256") == sha and e.get("outcome") == "published"]
+            published = [
+                e for e in entries if e.get("sha256") == sha and e.get("outcome") == "published"
+            ]
             if not published or not self._archived_ok(published[-1], fst.st_size):
                 return self._recover(c, fd, sha, live, received)
         same = [e for e in entries if e.get("sha256") == sha]
         if same:
             return self._duplicate(c, fd, sha, same[-1], received)
         if any(e.get("outcome") == "published" for e in entries):
-            return self._reject(c, fd, sha, received, Rejection(
-                "name-reused", "a different package was already published under this name"))
+            return self._reject(
+                c,
+                fd,
+                sha,
+                received,
+                Rejection(
+                    "name-reused", "a different package was already published under this name"
+                ),
+            )
         try:
             if live and live.get("corte"):
                 live_corte = parse_iso(live["corte"])
                 if c.corte < live_corte:
-                    raise Rejection("older-corte", f"corte {iso(c.corte)} is older than the live "
-                                                   f"{live['corte']} ({live.get('package')})")
+                    raise Rejection(
+                        "older-corte",
+                        f"corte {iso(c.corte)} is older than the live "
+                        f"{live['corte']} ({live.get('package')})",
+                    )
             if fst.st_size > cfg.limits.max_total_bytes:
-                raise Rejection("too-big", f"{fst.st_size} bytes (limit {cfg.limits.max_total_bytes})")
+                raise Rejection(
+                    "too-big", f"{fst.st_size} bytes (limit {cfg.limits.max_total_bytes})"
+                )
             sidecar_state = self._check_sidecar(c, sha, received)
             zf = self._open_zip(c, fd, fst)
         except Rejection as rej:
@@ -239,7 +284,9 @@ class Publisher:
                 "format": 1,
                 "package": c.name,
                 "corte": iso(c.corte),
-                "corte_utc": c.corte.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "corte_utc": c.corte.astimezone(timezone.utc)
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
                 "sha256": sha,
                 "size": fst.st_size,
                 "received": iso(from_ts(received, cfg.zone)),
@@ -262,16 +309,34 @@ class Publisher:
         # -- bookkeeping: state, archive, log
         try:
             archived = self._archive(c, fd, sha, fst, os.path.join(self._day_dir(c)))
-            self.state.record(c.name, sha256=sha, outcome="published", archived=archived,
-                              corte=stamp["corte"], ts=iso(now(cfg.zone)))
+            self.state.record(
+                c.name,
+                sha256=sha,
+                outcome="published",
+                archived=archived,
+                corte=stamp["corte"],
+                ts=iso(now(cfg.zone)),
+            )
         except OSError as exc:
             return self._incident(c, sha, exc, published=True)
         self.published.append(stamp)
-        self.log.event("published", package=c.name, corte=stamp["corte"], sha256=sha, size=fst.st_size,
-                       release=rid, previous=(live or {}).get("package"), files=len(ex.files),
-                       linked=ex.linked, written_bytes=ex.written_bytes, csv_corte=csv_line,
-                       sidecar=sidecar_state, latency_s=round(switched - received, 3),
-                       duration_s=round(time.monotonic() - started, 3), archived=archived)
+        self.log.event(
+            "published",
+            package=c.name,
+            corte=stamp["corte"],
+            sha256=sha,
+            size=fst.st_size,
+            release=rid,
+            previous=(live or {}).get("package"),
+            files=len(ex.files),
+            linked=ex.linked,
+            written_bytes=ex.written_bytes,
+            csv_corte=csv_line,
+            sidecar=sidecar_state,
+            latency_s=round(switched - received, 3),
+            duration_s=round(time.monotonic() - started, 3),
+            archived=archived,
+        )
 
     # ------------------------------------------------------------------ checks
     def _check_sidecar(self, c, sha, received):
@@ -280,8 +345,11 @@ class Publisher:
             return "off"
         if c.sidecar is None:
             if mode == "require":
-                raise Rejection("sidecar-missing", f"no {c.name}.sha256 within "
-                                                   f"{self.cfg.sidecar_wait_seconds:g} s and sidecar is 'require'")
+                raise Rejection(
+                    "sidecar-missing",
+                    f"no {c.name}.sha256 within "
+                    f"{self.cfg.sidecar_wait_seconds:g} s and sidecar is 'require'",
+                )
             return "absent"
         if not self.state.data.get("sidecars_seen"):
             self.state.data["sidecars_seen"] = True  # saved with this package's outcome
@@ -298,7 +366,9 @@ class Publisher:
             f.close()
             changed = max(fst.st_mtime, fst.st_ctime)
             if time.time() - changed < self.cfg.settle_seconds:
-                raise Defer(changed + self.cfg.settle_seconds)  # a slow uploader may still be writing
+                raise Defer(
+                    changed + self.cfg.settle_seconds
+                )  # a slow uploader may still be writing
             os.lseek(fd, 0, os.SEEK_SET)
             head = os.read(fd, 8)
             os.lseek(fd, 0, os.SEEK_SET)
@@ -324,8 +394,11 @@ class Publisher:
             if dt is None:
                 continue
             if not same_corte(c.corte, dt):
-                raise Rejection("corte-mismatch", f"{entry['path'][len('site/'):]!r} says {line!r}, "
-                                                  f"the name says {iso(c.corte)}")
+                raise Rejection(
+                    "corte-mismatch",
+                    f"{entry['path'][len('site/') :]!r} says {line!r}, "
+                    f"the name says {iso(c.corte)}",
+                )
             seen_line = seen_line or line
         return seen_line
 
@@ -339,8 +412,13 @@ class Publisher:
             return []
         path = os.path.join(self._day_dir(c), c.name)
         if os.path.isfile(path):
-            return [{"sha256": sha256_file(path), "outcome": "published",
-                     "archived": os.path.relpath(path, self.cfg.archive_dir)}]
+            return [
+                {
+                    "sha256": sha256_file(path),
+                    "outcome": "published",
+                    "archived": os.path.relpath(path, self.cfg.archive_dir),
+                }
+            ]
         return []
 
     def _archived_ok(self, entry, size):
@@ -359,7 +437,12 @@ class Publisher:
         for candidate in (target, f"{target}.{(sha or 'nohash')[:12]}"):
             if not os.path.lexists(candidate):
                 return candidate, False
-            if sha and os.path.isfile(candidate) and not os.path.islink(candidate) and sha256_file(candidate) == sha:
+            if (
+                sha
+                and os.path.isfile(candidate)
+                and not os.path.islink(candidate)
+                and sha256_file(candidate) == sha
+            ):
                 return candidate, True
         return f"{target}.{int(time.time() * 1000)}", False
 
@@ -407,42 +490,89 @@ class Publisher:
                 pass
             archived = entry.get("archived")
         else:
-            sub = self._day_dir(c) if entry.get("outcome") == "published" else os.path.join(self._day_dir(c), "rejected")
+            sub = (
+                self._day_dir(c)
+                if entry.get("outcome") == "published"
+                else os.path.join(self._day_dir(c), "rejected")
+            )
             archived = self._archive(c, fd, sha, fst, sub)
             self.state.record(c.name, **dict(entry, archived=archived))
-        self.log.event("duplicate", package=c.name, corte=iso(c.corte), sha256=sha,
-                       previous_outcome=entry.get("outcome"), detail="identical re-push; nothing to do",
-                       archived=archived)
+        self.log.event(
+            "duplicate",
+            package=c.name,
+            corte=iso(c.corte),
+            sha256=sha,
+            previous_outcome=entry.get("outcome"),
+            detail="identical re-push; nothing to do",
+            archived=archived,
+        )
 
     def _recover(self, c, fd, sha, live, received):
         """Live already (we were killed after the switch): finish archiving, no new publication."""
         fst = os.fstat(fd)
         archived = self._archive(c, fd, sha, fst, self._day_dir(c))
-        self.state.record(c.name, sha256=sha, outcome="published", archived=archived,
-                          corte=live.get("corte"), ts=iso(now(self.cfg.zone)))
+        self.state.record(
+            c.name,
+            sha256=sha,
+            outcome="published",
+            archived=archived,
+            corte=live.get("corte"),
+            ts=iso(now(self.cfg.zone)),
+        )
         self.published.append(live)  # its CDN purge may not have happened
-        self.log.event("recovered", package=c.name, corte=live.get("corte"), sha256=sha, release=live.get("release"),
-                       detail="already live (interrupted after the switch); archiving completed", archived=archived)
+        self.log.event(
+            "recovered",
+            package=c.name,
+            corte=live.get("corte"),
+            sha256=sha,
+            release=live.get("release"),
+            detail="already live (interrupted after the switch); archiving completed",
+            archived=archived,
+        )
 
     def _reject(self, c, fd, sha, received, rej):
         cfg = self.cfg
         fst = os.fstat(fd)
         qpath, exists = self._place(cfg.quarantine_dir, c.name, sha)
-        reason_doc = {"package": c.name, "reason": rej.reason, "detail": rej.detail, "sha256": sha,
-                      "size": fst.st_size, "corte": iso(c.corte) if c.corte else None,
-                      "received": iso(from_ts(received, cfg.zone)), "rejected": iso(now(cfg.zone))}
+        reason_doc = {
+            "package": c.name,
+            "reason": rej.reason,
+            "detail": rej.detail,
+            "sha256": sha,
+            "size": fst.st_size,
+            "corte": iso(c.corte) if c.corte else None,
+            "received": iso(from_ts(received, cfg.zone)),
+            "rejected": iso(now(cfg.zone)),
+        }
         write_json(qpath + ".reason.json", reason_doc)
         if not exists:
             link_or_copy(c.path, qpath)
             if c.sidecar and os.path.isfile(c.sidecar):
                 link_or_copy(c.sidecar, qpath + ".sha256")
-        day = self._day_dir(c) if c.corte else os.path.join(cfg.archive_dir, from_ts(received, cfg.zone).strftime("%Y%m%d"))
+        day = (
+            self._day_dir(c)
+            if c.corte
+            else os.path.join(cfg.archive_dir, from_ts(received, cfg.zone).strftime("%Y%m%d"))
+        )
         archived = self._archive(c, fd, sha, fst, os.path.join(day, "rejected"))
-        self.state.record(c.name, sha256=sha, outcome="rejected", reason=rej.reason, archived=archived,
-                          ts=iso(now(cfg.zone)))
-        self.log.event("rejected", package=c.name, corte=iso(c.corte) if c.corte else None, sha256=sha,
-                       reason=rej.reason, detail=rej.detail, quarantine=os.path.relpath(qpath, cfg.quarantine_dir),
-                       archived=archived)
+        self.state.record(
+            c.name,
+            sha256=sha,
+            outcome="rejected",
+            reason=rej.reason,
+            archived=archived,
+            ts=iso(now(cfg.zone)),
+        )
+        self.log.event(
+            "rejected",
+            package=c.name,
+            corte=iso(c.corte) if c.corte else None,
+            sha256=sha,
+            reason=rej.reason,
+            detail=rej.detail,
+            quarantine=os.path.relpath(qpath, cfg.quarantine_dir),
+            archived=archived,
+        )
 
     def _reject_file(self, c, st, reason, detail):
         """Reject something that is not processed as a package (bad name, symlink, fifo...)."""
@@ -450,14 +580,23 @@ class Publisher:
         regular = stat.S_ISREG(st.st_mode)
         sha = sha256_file(c.path) if regular else None
         qpath, exists = self._place(cfg.quarantine_dir, c.name, sha)
-        doc = {"package": c.name, "reason": reason, "detail": detail, "sha256": sha, "size": st.st_size,
-               "received": iso(from_ts(st.st_ctime, cfg.zone)), "rejected": iso(now(cfg.zone))}
+        doc = {
+            "package": c.name,
+            "reason": reason,
+            "detail": detail,
+            "sha256": sha,
+            "size": st.st_size,
+            "received": iso(from_ts(st.st_ctime, cfg.zone)),
+            "rejected": iso(now(cfg.zone)),
+        }
         write_json(qpath + ".reason.json", doc)
         archived = None
         if regular:
             if not exists:
                 link_or_copy(c.path, qpath)
-            day = os.path.join(cfg.archive_dir, from_ts(st.st_ctime, cfg.zone).strftime("%Y%m%d"), "rejected")
+            day = os.path.join(
+                cfg.archive_dir, from_ts(st.st_ctime, cfg.zone).strftime("%Y%m%d"), "rejected"
+            )
             target, same = self._place(day, c.name, sha)
             if same:
                 os.unlink(c.path)
@@ -468,8 +607,15 @@ class Publisher:
             os.rename(c.path, qpath)  # moves the link/fifo itself, never what it points at
         else:
             os.unlink(c.path)
-        self.log.event("rejected", package=c.name, sha256=sha, reason=reason, detail=detail,
-                       quarantine=os.path.relpath(qpath, cfg.quarantine_dir), archived=archived)
+        self.log.event(
+            "rejected",
+            package=c.name,
+            sha256=sha,
+            reason=reason,
+            detail=detail,
+            quarantine=os.path.relpath(qpath, cfg.quarantine_dir),
+            archived=archived,
+        )
 
     def _incident(self, c, sha, exc, published=False):
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -481,9 +627,16 @@ class Publisher:
         detail = f"{type(exc).__name__}: {exc}"
         if reason == "internal-error":
             detail += " | " + " / ".join(traceback.format_exc().strip().splitlines()[-3:])
-        self.log.event("incident", package=c.name, corte=iso(c.corte) if c.corte else None, sha256=sha,
-                       reason=reason, detail=detail, kept=True,
-                       live=("this package" if published else "unchanged"))
+        self.log.event(
+            "incident",
+            package=c.name,
+            corte=iso(c.corte) if c.corte else None,
+            sha256=sha,
+            reason=reason,
+            detail=detail,
+            kept=True,
+            live=("this package" if published else "unchanged"),
+        )
         raise Stop()
 
     def _orphan_sidecar(self, name):
@@ -508,9 +661,14 @@ class Publisher:
             dest = f"{dest}.{int(time.time())}"
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         move(path, dest)
-        self.log.event("sidecar-late", package=zip_name, sha256=entry.get("sha256"), matches=ok,
-                       detail="sidecar arrived after its package was processed",
-                       archived=os.path.relpath(dest, cfg.archive_dir))
+        self.log.event(
+            "sidecar-late",
+            package=zip_name,
+            sha256=entry.get("sha256"),
+            matches=ok,
+            detail="sidecar arrived after its package was processed",
+            archived=os.path.relpath(dest, cfg.archive_dir),
+        )
 
 
 def incoming_snapshot(incoming_dir):

@@ -25,16 +25,23 @@ def _cloudflare(purge):
     import urllib.request
 
     try:
-        with open(purge["token_file"], "r", encoding="utf-8") as f:
+        with open(purge["token_file"], encoding="utf-8") as f:
             token = f.read().strip()
     except OSError as exc:
         raise PurgeError(f"token_file {purge['token_file']}: {exc.strerror}")
     if not token:
         raise PurgeError(f"token_file {purge['token_file']} is empty")
     url = f"{purge['api_base'].rstrip('/')}/zones/{purge['zone_id']}/purge_cache"
-    req = urllib.request.Request(url, data=json.dumps({"purge_everything": True}).encode(), method="POST",
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                                          "User-Agent": "difusor-publisher"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps({"purge_everything": True}).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "User-Agent": "difusor-publisher",
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=purge["timeout_seconds"]) as resp:
             body = resp.read(65536)
@@ -55,8 +62,14 @@ def _command(purge, env_extra):
     env = dict(os.environ)
     env.update(env_extra)
     try:
-        run = subprocess.run(purge["argv"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, timeout=purge["timeout_seconds"])
+        run = subprocess.run(
+            purge["argv"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=purge["timeout_seconds"],
+        )
     except subprocess.TimeoutExpired:
         raise PurgeError(f"command timed out after {purge['timeout_seconds']} s")
     except OSError as exc:
@@ -73,9 +86,14 @@ def purge_now(cfg, stamp):
         _cloudflare(purge)
     elif purge["type"] == "command":
         stamp = stamp or {}
-        _command(purge, {"DIFUSOR_PACKAGE": str(stamp.get("package", "")),
-                         "DIFUSOR_CORTE": str(stamp.get("corte", "")),
-                         "DIFUSOR_RELEASE": str(stamp.get("release", ""))})
+        _command(
+            purge,
+            {
+                "DIFUSOR_PACKAGE": str(stamp.get("package", "")),
+                "DIFUSOR_CORTE": str(stamp.get("corte", "")),
+                "DIFUSOR_RELEASE": str(stamp.get("release", "")),
+            },
+        )
 
 
 def pending(cfg):
@@ -95,20 +113,37 @@ def run(cfg, log, stamp, published_now):
     try:
         purge_now(cfg, stamp)
     except PurgeError as exc:
-        entry = {"since": (queued or {}).get("since") or time.time(), "attempts": attempts,
-                 "package": (stamp or {}).get("package"), "last_error": str(exc)}
+        entry = {
+            "since": (queued or {}).get("since") or time.time(),
+            "attempts": attempts,
+            "package": (stamp or {}).get("package"),
+            "last_error": str(exc),
+        }
         try:
             write_json(queue_path, entry)
         except OSError:
             pass
-        log.event("purge-failed", reason="purge-failed", detail=str(exc), package=entry["package"],
-                  attempts=attempts, queued=True, purge=cfg.purge["type"])
+        log.event(
+            "purge-failed",
+            reason="purge-failed",
+            detail=str(exc),
+            package=entry["package"],
+            attempts=attempts,
+            queued=True,
+            purge=cfg.purge["type"],
+        )
         return False
     if queued:
         try:
             os.unlink(queue_path)
         except FileNotFoundError:
             pass
-    log.event("purged", purge=cfg.purge["type"], package=(stamp or {}).get("package"), attempts=attempts,
-              retry=bool(queued), duration_s=round(time.monotonic() - started, 3))
+    log.event(
+        "purged",
+        purge=cfg.purge["type"],
+        package=(stamp or {}).get("package"),
+        attempts=attempts,
+        retry=bool(queued),
+        duration_s=round(time.monotonic() - started, 3),
+    )
     return True

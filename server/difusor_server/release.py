@@ -89,7 +89,8 @@ class Extraction:
                 try:
                     key = (entry["size"], entry["crc32"])
                     self.index.setdefault(key, []).append(
-                        (entry["sha256"], os.path.join(previous_dir, entry["path"])))
+                        (entry["sha256"], os.path.join(previous_dir, entry["path"]))
+                    )
                 except (KeyError, TypeError):
                     continue
 
@@ -118,9 +119,11 @@ class Extraction:
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             with open(path, "rb") as f:
                 head = f.read(8)
-            raise Rejection(classify_unreadable(head, os.path.getsize(path)),
-                            f"nested {rel[len('site/'):]!r}: {exc}")
-        label = rel[len("site/"):]
+            raise Rejection(
+                classify_unreadable(head, os.path.getsize(path)),
+                f"nested {rel[len('site/') :]!r}: {exc}",
+            )
+        label = rel[len("site/") :]
         with zf:
             try:
                 check_layout(zf.fp, os.path.getsize(path), zf)
@@ -150,7 +153,14 @@ class Extraction:
                     if not chunk:
                         break
                     yield chunk
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+            ValueError,
+        ) as exc:
             raise _zip_error(exc, where) from None
 
     def _hash(self, zf, info, label):
@@ -186,7 +196,7 @@ class Extraction:
                 h.update(chunk)
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
         self.written_bytes += size
@@ -230,8 +240,11 @@ def switch(current_link, release_dir):
 
 def prune(releases_dir, keep, live_dir):
     """Remove the oldest releases beyond ``keep``; never the live one."""
-    names = sorted(n for n in os.listdir(releases_dir)
-                   if not n.startswith(".") and os.path.isfile(os.path.join(releases_dir, n, "corte.json")))
+    names = sorted(
+        n
+        for n in os.listdir(releases_dir)
+        if not n.startswith(".") and os.path.isfile(os.path.join(releases_dir, n, "corte.json"))
+    )
     live = os.path.basename(live_dir) if live_dir else None
     keep_set = set(names[-keep:]) if keep > 0 else set()
     if live:

@@ -16,10 +16,15 @@ def _list(path, skip_dot=True):
 
 def status(cfg):
     live_dir, stamp = live_release(cfg.current_link)
-    releases = [n for n in _list(cfg.releases_dir)
-                if os.path.isfile(os.path.join(cfg.releases_dir, n, "corte.json"))]
+    releases = [
+        n
+        for n in _list(cfg.releases_dir)
+        if os.path.isfile(os.path.join(cfg.releases_dir, n, "corte.json"))
+    ]
     pending = [n for n in _list(cfg.incoming_dir) if not n.endswith(".sha256")]
-    quarantined = [n[: -len(".reason.json")] for n in _list(cfg.quarantine_dir) if n.endswith(".reason.json")]
+    quarantined = [
+        n[: -len(".reason.json")] for n in _list(cfg.quarantine_dir) if n.endswith(".reason.json")
+    ]
     return {
         "live": stamp,
         "live_release": os.path.basename(live_dir) if live_dir else None,

@@ -23,9 +23,14 @@ def test_daemon_configuration_in_effect(info, settings):
 
 def test_daemon_json(host, settings):
     daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
-    assert daemon["log-opts"] == {"max-size": settings.docker_log_max_size, "max-file": str(settings.docker_log_max_files)}
+    assert daemon["log-opts"] == {
+        "max-size": settings.docker_log_max_size,
+        "max-file": str(settings.docker_log_max_files),
+    }
     assert daemon["no-new-privileges"] is True and daemon["userland-proxy"] is False
-    assert daemon["default-address-pools"] == [{"base": str(settings.docker_address_pool), "size": 24}]
+    assert daemon["default-address-pools"] == [
+        {"base": str(settings.docker_address_pool), "size": 24}
+    ]
     assert "hosts" not in daemon
 
 

@@ -17,7 +17,9 @@ def rules(status) -> list[tuple[str, str, str]]:
     """(to, action, from) rows of `ufw status verbose`."""
     rows = []
     for line in status.split("-- \n", 1)[-1].splitlines():
-        match = re.match(r"^(\S+(?: \(v6\))?)\s+(ALLOW IN|DENY IN|REJECT IN|LIMIT IN)\s+(.+?)\s*(#.*)?$", line)
+        match = re.match(
+            r"^(\S+(?: \(v6\))?)\s+(ALLOW IN|DENY IN|REJECT IN|LIMIT IN)\s+(.+?)\s*(#.*)?$", line
+        )
         if match:
             rows.append((match.group(1), match.group(2), match.group(3)))
     return rows
@@ -26,7 +28,11 @@ def rules(status) -> list[tuple[str, str, str]]:
 def test_active_with_default_policies(host, status):
     assert "Status: active" in status
     # ufw shows the routed policy as "disabled" while the kernel does not forward at all.
-    assert re.search(r"^Default: deny \(incoming\), allow \(outgoing\), (deny|disabled) \(routed\)$", status, re.M)
+    assert re.search(
+        r"^Default: deny \(incoming\), allow \(outgoing\), (deny|disabled) \(routed\)$",
+        status,
+        re.M,
+    )
     config = host.file("/etc/default/ufw")
     assert config.contains('^DEFAULT_FORWARD_POLICY="DROP"$')
     assert config.contains("^IPV6=yes$")

@@ -20,9 +20,17 @@ def test_nginx_valid_running_and_listening(host):
 
 @pytest.mark.parametrize(
     "directive",
-    ["server_tokens off;", "ssl_protocols TLSv1.2 TLSv1.3;", "ssl_session_tickets off;",
-     "client_max_body_size 16k;", "limit_req_zone", "limit_conn_zone", "gzip_static on;",
-     "log_format difusor_json escape=json", "userid on;"],
+    [
+        "server_tokens off;",
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "ssl_session_tickets off;",
+        "client_max_body_size 16k;",
+        "limit_req_zone",
+        "limit_conn_zone",
+        "gzip_static on;",
+        "log_format difusor_json escape=json",
+        "userid on;",
+    ],
 )
 def test_nginx_effective_config(nginx_config, directive):
     assert directive in nginx_config

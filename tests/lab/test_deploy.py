@@ -24,12 +24,14 @@ def host_state(lab) -> str:
 def write_inventory(tmp_path, **overrides) -> str:
     """A copy of the lab inventory with some host data replaced."""
     path = tmp_path / "inventory.py"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         from difusor.rehearsal.lab.inventory import lab_host
         name, data = lab_host()
         data.update({overrides!r})
         lab = [(name, data)]
-    """))
+    """)
+    )
     return str(path)
 
 
@@ -53,7 +55,9 @@ def test_a_firewall_rule_added_by_hand_is_removed_by_the_next_deploy(lab):
 
 def account(lab, name: str) -> dict:
     """Shell, secondary groups and authorized keys of an account on the lab host."""
-    result = lab.ssh(f"getent passwd {name} | cut -d: -f7; id -nG {name}; cat /home/{name}/.ssh/authorized_keys")
+    result = lab.ssh(
+        f"getent passwd {name} | cut -d: -f7; id -nG {name}; cat /home/{name}/.ssh/authorized_keys"
+    )
     assert result.returncode == 0, result.stderr
     shell, groups, *keys = result.stdout.splitlines()
     return {"shell": shell, "groups": set(groups.split()), "keys": [key for key in keys if key]}
@@ -66,7 +70,11 @@ def test_operators_leave_as_declared_and_come_back(lab, tmp_path):
     key = operator["ssh_keys"][0]
     both = [operator, {"name": "relevo", "ssh_keys": [key]}]
     assert deploy_lab(inventory=write_inventory(tmp_path, operators=both)).ok
-    assert account(lab, "relevo") == {"shell": "/bin/bash", "groups": {"relevo", OPERATORS_GROUP}, "keys": [key]}
+    assert account(lab, "relevo") == {
+        "shell": "/bin/bash",
+        "groups": {"relevo", OPERATORS_GROUP},
+        "keys": [key],
+    }
 
     run = deploy_lab(inventory=write_inventory(tmp_path, operators=[{**operator, "sudo": False}]))
     assert run.ok, run.output[-4000:]
@@ -82,17 +90,36 @@ def test_operators_leave_as_declared_and_come_back(lab, tmp_path):
 def root_login_with(key: Path) -> int:
     """Exit status of `ssh root@lab-host true` offering only ``key``."""
     return subprocess.run(
-        ["ssh", "-F", "/dev/null", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-         "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=10",
-         f"root@{LAB_IPV4}", "true"],
-        capture_output=True, timeout=60,
+        [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            str(key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=10",
+            f"root@{LAB_IPV4}",
+            "true",
+        ],
+        capture_output=True,
+        timeout=60,
     ).returncode
 
 
 def test_a_root_key_taken_off_the_settings_stops_working(lab, tmp_path):
     key = tmp_path / "institute"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tecnico@instituto", "-f", str(key)],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tecnico@instituto", "-f", str(key)],
+        check=True,
+    )
     public_key = key.with_suffix(".pub").read_text().strip()
     assert deploy_lab(inventory=write_inventory(tmp_path, root_ssh_keys=[public_key])).ok
     assert root_login_with(key) == 0

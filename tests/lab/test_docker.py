@@ -15,8 +15,11 @@ from difusor.rehearsal.lab.inventory import DOCKER_PUBLIC_PORT, DOCKER_TRUSTED_P
 
 IMAGE = "difusor-test/busybox:latest"
 HIDDEN, TRUSTED, PUBLIC = 8080, 8080 + DOCKER_TRUSTED_PORT - 80, 8080 + DOCKER_PUBLIC_PORT - 80
-CONTAINERS = {"probe-hidden": (HIDDEN, 80), "probe-trusted": (TRUSTED, DOCKER_TRUSTED_PORT),
-              "probe-public": (PUBLIC, DOCKER_PUBLIC_PORT)}
+CONTAINERS = {
+    "probe-hidden": (HIDDEN, 80),
+    "probe-trusted": (TRUSTED, DOCKER_TRUSTED_PORT),
+    "probe-public": (PUBLIC, DOCKER_PUBLIC_PORT),
+}
 
 
 def ok(result):
@@ -36,22 +39,38 @@ def wait_for(check, seconds: float = 60) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def containers(lab):
     """Build the image from Debian's busybox-static and start the three containers."""
-    ok(lab.ssh(
-        "set -e; rm -rf /tmp/bb /tmp/bbx; mkdir -p /tmp/bb/bin /tmp/bb/www /tmp/bbx; cd /tmp/bbx; "
-        "apt-get download -q busybox-static >/dev/null; dpkg-deb -x busybox-static_*.deb .; "
-        "cp bin/busybox /tmp/bb/bin/busybox; echo difusor > /tmp/bb/www/index.html; "
-        f"tar -C /tmp/bb -c . | docker import - {IMAGE} >/dev/null", timeout=300))
+    ok(
+        lab.ssh(
+            "set -e; rm -rf /tmp/bb /tmp/bbx; mkdir -p /tmp/bb/bin /tmp/bb/www /tmp/bbx; cd /tmp/bbx; "
+            "apt-get download -q busybox-static >/dev/null; dpkg-deb -x busybox-static_*.deb .; "
+            "cp bin/busybox /tmp/bb/bin/busybox; echo difusor > /tmp/bb/www/index.html; "
+            f"tar -C /tmp/bb -c . | docker import - {IMAGE} >/dev/null",
+            timeout=300,
+        )
+    )
     for name, (host_port, port) in CONTAINERS.items():
-        ok(lab.ssh(f"docker rm -f {name} >/dev/null 2>&1; docker run -d --restart unless-stopped --name {name} "
-                   f"-p {host_port}:{port} {IMAGE} /bin/busybox httpd -f -p {port} -h /www", timeout=120))
-    assert wait_for(lambda: lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{PUBLIC}/").stdout.strip() == "difusor")
+        ok(
+            lab.ssh(
+                f"docker rm -f {name} >/dev/null 2>&1; docker run -d --restart unless-stopped --name {name} "
+                f"-p {host_port}:{port} {IMAGE} /bin/busybox httpd -f -p {port} -h /www",
+                timeout=120,
+            )
+        )
+    assert wait_for(
+        lambda: (
+            lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{PUBLIC}/").stdout.strip() == "difusor"
+        )
+    )
     yield
     lab.ssh("docker rm -f " + " ".join(CONTAINERS), timeout=120)
 
 
 def test_containers_serve_locally(lab):
     for host_port, _ in CONTAINERS.values():
-        assert lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{host_port}/").stdout.strip() == "difusor"
+        assert (
+            lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{host_port}/").stdout.strip()
+            == "difusor"
+        )
 
 
 def test_port_allowed_by_no_setting_is_closed_to_everyone(lab):
@@ -80,7 +99,9 @@ def test_the_hole_exists_without_the_rules_and_ufw_reload_closes_it(lab):
 
 
 def started_at(lab, name: str) -> str:
-    return ok(lab.ssh(f"docker inspect --format '{{{{.State.StartedAt}}}} {{{{.State.Pid}}}}' {name}")).strip()
+    return ok(
+        lab.ssh(f"docker inspect --format '{{{{.State.StartedAt}}}} {{{{.State.Pid}}}}' {name}")
+    ).strip()
 
 
 def test_live_restore_keeps_containers_across_a_docker_restart(lab):
@@ -93,15 +114,25 @@ def test_live_restore_keeps_containers_across_a_docker_restart(lab):
 
 def test_container_logs_rotate_at_the_configured_size(lab, settings):
     name = "probe-chatty"
-    container = ok(lab.ssh(f"docker run -d --name {name} {IMAGE} /bin/busybox sh -c "
-                           "'while true; do echo 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz; done'",
-                           timeout=120)).strip()
+    container = ok(
+        lab.ssh(
+            f"docker run -d --name {name} {IMAGE} /bin/busybox sh -c "
+            "'while true; do echo 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz; done'",
+            timeout=120,
+        )
+    ).strip()
     try:
         logs = f"/var/lib/docker/containers/{container}"
         assert wait_for(lambda: ".log.1" in lab.ssh(f"ls {logs}").stdout, 60)
         time.sleep(2)
-        sizes = json.loads(ok(lab.ssh(f"python3 -c \"import json,glob,os; print(json.dumps("
-                                      f"{{p: os.path.getsize(p) for p in glob.glob('{logs}/*-json.log*')}}))\"")))
+        sizes = json.loads(
+            ok(
+                lab.ssh(
+                    f'python3 -c "import json,glob,os; print(json.dumps('
+                    f"{{p: os.path.getsize(p) for p in glob.glob('{logs}/*-json.log*')}}))\""
+                )
+            )
+        )
     finally:
         lab.ssh(f"docker rm -f {name}", timeout=120)
     limit = int(settings.docker_log_max_size.rstrip("m")) * 1024 * 1024
@@ -111,7 +142,12 @@ def test_container_logs_rotate_at_the_configured_size(lab, settings):
 
 def test_rules_survive_a_restart_of_the_lab_machine(lab):
     lab.restart_machine()
-    assert wait_for(lambda: lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{PUBLIC}/").stdout.strip() == "difusor", 120)
+    assert wait_for(
+        lambda: (
+            lab.ssh(f"curl -s --max-time 5 http://127.0.0.1:{PUBLIC}/").stdout.strip() == "difusor"
+        ),
+        120,
+    )
     assert lab.tcp_reachable("public", LAB_IPV4, PUBLIC)
     assert not lab.tcp_reachable("public", LAB_IPV4, HIDDEN)
     assert not lab.tcp_reachable("public", LAB_IPV4, TRUSTED)

@@ -7,6 +7,7 @@ import pytest
 
 from difusor.rehearsal.lab import LAB_IPV4, LAB_IPV6
 
+
 @pytest.fixture(scope="module", autouse=True)
 def services_listen(lab):
     """nginx (80, 443) and the rsync daemon (873) listen on every address of the lab host, so

@@ -21,15 +21,29 @@ NAME = "prep.lab.test"
 
 
 def curl(lab, *args: str, ns: str = "public") -> subprocess.CompletedProcess:
-    return lab.run_in(ns, ["curl", "-sS", "--max-time", "10", "--resolve", f"{NAME}:443:{LAB_IPV4}",
-                           "--resolve", f"{NAME}:80:{LAB_IPV4}", *args])
+    return lab.run_in(
+        ns,
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "10",
+            "--resolve",
+            f"{NAME}:443:{LAB_IPV4}",
+            "--resolve",
+            f"{NAME}:80:{LAB_IPV4}",
+            *args,
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
 def acme_root(lab, tmp_path_factory) -> str:
     """Pebble's issuing root, to verify the portal's certificate for real."""
     path = tmp_path_factory.mktemp("acme") / "root.pem"
-    fetched = lab.run_in("ople", ["curl", "-sS", "--insecure", "--max-time", "10", "-o", str(path), ACME_ROOTS_URL])
+    fetched = lab.run_in(
+        "ople", ["curl", "-sS", "--insecure", "--max-time", "10", "-o", str(path), ACME_ROOTS_URL]
+    )
     assert fetched.returncode == 0, fetched.stderr
     return str(path)
 
@@ -42,15 +56,26 @@ def headers(lab, acme_root) -> str:
 
 
 def test_http_redirects_to_https(lab):
-    result = curl(lab, "-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{NAME}/resultados?x=1")
+    result = curl(
+        lab,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        f"http://{NAME}/resultados?x=1",
+    )
     assert result.stdout == f"301 https://{NAME}/resultados?x=1"
 
 
 def test_acme_challenge_path_is_not_redirected(lab):
     token = uuid.uuid4().hex
-    lab.ssh(f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > /var/www/acme/.well-known/acme-challenge/{token}")
+    lab.ssh(
+        f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > /var/www/acme/.well-known/acme-challenge/{token}"
+    )
     try:
-        result = curl(lab, "-w", " %{http_code}", f"http://{NAME}/.well-known/acme-challenge/{token}")
+        result = curl(
+            lab, "-w", " %{http_code}", f"http://{NAME}/.well-known/acme-challenge/{token}"
+        )
         assert result.stdout.split() == [token, "200"]
     finally:
         lab.ssh(f"rm -f /var/www/acme/.well-known/acme-challenge/{token}")
@@ -62,10 +87,13 @@ def test_certificate_verifies_against_the_lab_acme_root(headers):
 
 @pytest.mark.parametrize(
     "header",
-    ["strict-transport-security: max-age=63072000", "x-content-type-options: nosniff",
-     "referrer-policy: strict-origin-when-cross-origin",
-     f"content-security-policy: frame-ancestors 'self' {EMBED_ORIGIN}",
-     "server: nginx\n"],
+    [
+        "strict-transport-security: max-age=63072000",
+        "x-content-type-options: nosniff",
+        "referrer-policy: strict-origin-when-cross-origin",
+        f"content-security-policy: frame-ancestors 'self' {EMBED_ORIGIN}",
+        "server: nginx\n",
+    ],
 )
 def test_security_headers(headers, header):
     assert header in headers
@@ -81,9 +109,20 @@ def test_placeholder_before_the_first_corte(lab, acme_root):
 @pytest.fixture(scope="module")
 def sslyze_report(lab, acme_root, tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("sslyze") / "report.json"
-    result = lab.run_in("public", [sys.executable, "-m", "sslyze", "--certinfo_ca_file", acme_root,
-                                   "--mozilla_config=intermediate", f"--json_out={out}",
-                                   f"{NAME}:443{{{LAB_IPV4}}}"], timeout=120)
+    result = lab.run_in(
+        "public",
+        [
+            sys.executable,
+            "-m",
+            "sslyze",
+            "--certinfo_ca_file",
+            acme_root,
+            "--mozilla_config=intermediate",
+            f"--json_out={out}",
+            f"{NAME}:443{{{LAB_IPV4}}}",
+        ],
+        timeout=120,
+    )
     report = json.loads(out.read_text())
     report["mozilla_exit_code"] = result.returncode
     report["stdout"] = result.stdout
@@ -111,16 +150,25 @@ def test_mozilla_intermediate_profile(sslyze_report):
 
 
 def served_serial(lab, acme_root) -> str:
-    result = lab.run_in("public", ["sh", "-c", f"openssl s_client -connect {LAB_IPV4}:443 -servername {NAME} "
-                                   f"-CAfile {acme_root} </dev/null 2>/dev/null | openssl x509 -noout -serial -issuer"])
+    result = lab.run_in(
+        "public",
+        [
+            "sh",
+            "-c",
+            f"openssl s_client -connect {LAB_IPV4}:443 -servername {NAME} "
+            f"-CAfile {acme_root} </dev/null 2>/dev/null | openssl x509 -noout -serial -issuer",
+        ],
+    )
     return result.stdout
 
 
 def test_certificate_from_acme_and_forced_renewal(lab, acme_root):
     before = served_serial(lab, acme_root)
     assert "Pebble" in before
-    renewed = lab.ssh("REQUESTS_CA_BUNDLE=/etc/difusor/tls/acme-ca.pem certbot renew --force-renewal --no-random-sleep-on-renew",
-                      timeout=300)
+    renewed = lab.ssh(
+        "REQUESTS_CA_BUNDLE=/etc/difusor/tls/acme-ca.pem certbot renew --force-renewal --no-random-sleep-on-renew",
+        timeout=300,
+    )
     assert renewed.returncode == 0, renewed.stdout + renewed.stderr
     deadline = time.monotonic() + 20
     while served_serial(lab, acme_root) == before and time.monotonic() < deadline:
@@ -134,8 +182,10 @@ def access_lines(lab, marker: str, expected: int) -> list[dict]:
     one-second log buffer."""
     deadline = time.monotonic() + 10
     while True:
-        result = lab.ssh("cd /var/log/nginx && for f in access.log*; do case $f in *.gz) zcat $f;; *) cat $f;; esac; "
-                         f"done | grep -F {marker}")
+        result = lab.ssh(
+            "cd /var/log/nginx && for f in access.log*; do case $f in *.gz) zcat $f;; *) cat $f;; esac; "
+            f"done | grep -F {marker}"
+        )
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         if len(lines) >= expected or time.monotonic() > deadline:
             return lines
@@ -144,7 +194,16 @@ def access_lines(lab, marker: str, expected: int) -> list[dict]:
 
 def test_access_log_is_json_with_the_required_fields(lab, acme_root):
     marker = uuid.uuid4().hex
-    curl(lab, "--cacert", acme_root, "-A", "lab-reader", "-e", "https://www.example.mx/", f"https://{NAME}/?q={marker}")
+    curl(
+        lab,
+        "--cacert",
+        acme_root,
+        "-A",
+        "lab-reader",
+        "-e",
+        "https://www.example.mx/",
+        f"https://{NAME}/?q={marker}",
+    )
     [line] = access_lines(lab, marker, 1)
     assert line["client"] == "198.18.0.30"
     assert line["query"] == f"q={marker}" and line["path"] == "/index.html"
@@ -156,19 +215,52 @@ def test_access_log_is_json_with_the_required_fields(lab, acme_root):
         assert field in line
 
 
-@pytest.mark.parametrize("ns, logged", [("ople", "203.0.113.77"), ("public", "198.18.0.30")],
-                         ids=["from-the-cdn", "spoofed-by-a-reader"])
+@pytest.mark.parametrize(
+    "ns, logged",
+    [("ople", "203.0.113.77"), ("public", "198.18.0.30")],
+    ids=["from-the-cdn", "spoofed-by-a-reader"],
+)
 def test_real_client_address_only_from_the_cdn(lab, acme_root, ns, logged):
     marker = uuid.uuid4().hex
-    curl(lab, "--cacert", acme_root, "-H", "X-Forwarded-For: 203.0.113.77", f"https://{NAME}/?xff={marker}", ns=ns)
+    curl(
+        lab,
+        "--cacert",
+        acme_root,
+        "-H",
+        "X-Forwarded-For: 203.0.113.77",
+        f"https://{NAME}/?xff={marker}",
+        ns=ns,
+    )
     [line] = access_lines(lab, marker, 1)
     assert line["client"] == logged
 
 
-def load(lab, ns: str, path: str, requests: int, threads: int, seconds: float, interval: float = 0) -> dict:
-    result = lab.run_in(ns, [sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4, "--name", NAME,
-                             "--path", path, "--requests", str(requests), "--threads", str(threads),
-                             "--seconds", str(seconds), "--interval", str(interval)], timeout=seconds + 30)
+def load(
+    lab, ns: str, path: str, requests: int, threads: int, seconds: float, interval: float = 0
+) -> dict:
+    result = lab.run_in(
+        ns,
+        [
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.lab.load",
+            "--host",
+            LAB_IPV4,
+            "--name",
+            NAME,
+            "--path",
+            path,
+            "--requests",
+            str(requests),
+            "--threads",
+            str(threads),
+            "--seconds",
+            str(seconds),
+            "--interval",
+            str(interval),
+        ],
+        timeout=seconds + 30,
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -176,10 +268,31 @@ def load(lab, ns: str, path: str, requests: int, threads: int, seconds: float, i
 def test_rotation_under_load_loses_no_line(lab):
     marker = uuid.uuid4().hex
     loader = subprocess.Popen(
-        ["ip", "netns", "exec", "difusor-public", sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
-         "--name", NAME, "--path", f"/?rot={marker}", "--requests", "3000", "--threads", "2", "--seconds", "60",
-         "--interval", "0.003"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            "ip",
+            "netns",
+            "exec",
+            "difusor-public",
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.lab.load",
+            "--host",
+            LAB_IPV4,
+            "--name",
+            NAME,
+            "--path",
+            f"/?rot={marker}",
+            "--requests",
+            "3000",
+            "--threads",
+            "2",
+            "--seconds",
+            "60",
+            "--interval",
+            "0.003",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     time.sleep(2)
     rotated = lab.ssh("logrotate -f /etc/logrotate.d/nginx")
@@ -189,15 +302,39 @@ def test_rotation_under_load_loses_no_line(lab):
     assert set(report["status"]) <= {"200", "429"}, report
     lines = access_lines(lab, marker, report["sent"])
     assert len(lines) == report["sent"] == 3000
-    assert sorted(line["status"] for line in lines) == sorted(int(s) for s, n in report["status"].items() for _ in range(n))
+    assert sorted(line["status"] for line in lines) == sorted(
+        int(s) for s, n in report["status"].items() for _ in range(n)
+    )
     assert len(lab.ssh("ls /var/log/nginx/access.log-*").stdout.split()) >= 1
 
 
 def test_flood_is_limited_while_a_reader_is_served(lab):
     reader = subprocess.Popen(
-        ["ip", "netns", "exec", "difusor-ople", sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
-         "--name", NAME, "--path", "/", "--requests", "20", "--threads", "1", "--seconds", "30", "--interval", "0.5"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            "ip",
+            "netns",
+            "exec",
+            "difusor-ople",
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.lab.load",
+            "--host",
+            LAB_IPV4,
+            "--name",
+            NAME,
+            "--path",
+            "/",
+            "--requests",
+            "20",
+            "--threads",
+            "1",
+            "--seconds",
+            "30",
+            "--interval",
+            "0.5",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     flood = load(lab, "public", "/", requests=3000, threads=8, seconds=30)
     reader_report = json.loads(reader.communicate(timeout=60)[0])

@@ -15,7 +15,14 @@ import pytest
 
 from difusor.rehearsal.lab import LAB_IPV4, OPLE_NETNS, PUBLIC_NETNS
 from difusor.rehearsal.lab.inventory import lab_secrets
-from difusor.rehearsal.lab.simulacro import PORTAL_NAME, RSYNC_URL, live_package, push, recent_cortes_start, wait_live
+from difusor.rehearsal.lab.simulacro import (
+    PORTAL_NAME,
+    RSYNC_URL,
+    live_package,
+    push,
+    recent_cortes_start,
+    wait_live,
+)
 from difusor.rehearsal.prep.generator import generate_series
 
 # Each test's cortes come after the previous test's and after whatever is live already.
@@ -27,7 +34,9 @@ def next_start(count: int):
         live = json.loads(https_get("/corte.json")).get("corte")
         start = recent_cortes_start(240)
         if live:
-            start = max(start, datetime.fromisoformat(live).replace(tzinfo=None) + timedelta(minutes=1))
+            start = max(
+                start, datetime.fromisoformat(live).replace(tzinfo=None) + timedelta(minutes=1)
+            )
         _clock["next"] = start
     start = _clock["next"]
     _clock["next"] = start + timedelta(minutes=count)
@@ -41,17 +50,44 @@ def password(lab) -> str:
 
 def rsync_from(ns: str, package, password: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["ip", "netns", "exec", ns, "env", f"RSYNC_PASSWORD={password}", "rsync", "--contimeout=5",
-         "--timeout=20", str(package), RSYNC_URL],
-        capture_output=True, text=True, timeout=60,
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "env",
+            f"RSYNC_PASSWORD={password}",
+            "rsync",
+            "--contimeout=5",
+            "--timeout=20",
+            str(package),
+            RSYNC_URL,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def https_get(path: str) -> bytes:
     return subprocess.run(
-        ["ip", "netns", "exec", PUBLIC_NETNS, "curl", "-sk", "--fail", "--max-time", "10",
-         "--resolve", f"{PORTAL_NAME}:443:{LAB_IPV4}", f"https://{PORTAL_NAME}{path}"],
-        capture_output=True, timeout=30, check=True,
+        [
+            "ip",
+            "netns",
+            "exec",
+            PUBLIC_NETNS,
+            "curl",
+            "-sk",
+            "--fail",
+            "--max-time",
+            "10",
+            "--resolve",
+            f"{PORTAL_NAME}:443:{LAB_IPV4}",
+            f"https://{PORTAL_NAME}{path}",
+        ],
+        capture_output=True,
+        timeout=30,
+        check=True,
     ).stdout
 
 
@@ -62,7 +98,9 @@ def test_push_is_served_byte_for_byte_with_its_stamp(lab, password, tmp_path):
     stamp = json.loads(https_get("/corte.json"))
     assert stamp["package"] == package.name
     assert stamp["sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
-    assert stamp["corte"].startswith(f"{package.name[0:4]}-{package.name[4:6]}-{package.name[6:8]}T")
+    assert stamp["corte"].startswith(
+        f"{package.name[0:4]}-{package.name[4:6]}-{package.name[6:8]}T"
+    )
     with zipfile.ZipFile(package) as outer:
         for member in outer.namelist():
             assert https_get(f"/{member}") == outer.read(member), member
@@ -84,7 +122,12 @@ def test_broken_package_is_refused_and_the_live_corte_stays(lab, password, tmp_p
         reason = lab.ssh(f"cat /srv/difusor/quarantine/{package.name}.reason.json")
     assert json.loads(reason.stdout)["reason"] in ("truncated", "corrupt", "not-a-zip")
     assert live_package() == before
-    assert lab.ssh(f"grep -c '\"event\": \"rejected\".*{package.name}' /var/log/difusor/publisher.log").stdout.strip() == "1"
+    assert (
+        lab.ssh(
+            f'grep -c \'"event": "rejected".*{package.name}\' /var/log/difusor/publisher.log'
+        ).stdout.strip()
+        == "1"
+    )
 
 
 def test_untrusted_source_cannot_push(lab, password, tmp_path):
@@ -124,23 +167,53 @@ def test_healthz_reports_the_corte_age(lab):
 
 
 def test_fifty_publications_under_load_never_mix_cortes(lab, password, tmp_path):
-    packages = generate_series(tmp_path, 51, start=next_start(51), period_minutes=1, actas=50, nesting="flat")
-    csv_path = "/" + next(name for name in zipfile.ZipFile(packages[0]).namelist() if name.startswith("VER_GUB_2"))
+    packages = generate_series(
+        tmp_path, 51, start=next_start(51), period_minutes=1, actas=50, nesting="flat"
+    )
+    csv_path = "/" + next(
+        name for name in zipfile.ZipFile(packages[0]).namelist() if name.startswith("VER_GUB_2")
+    )
     assert push(lab, packages[0], password).returncode == 0
     assert wait_live(packages[0].name) is not None
-    published_before = int(lab.ssh("grep -c '\"event\": \"published\"' /var/log/difusor/publisher.log").stdout)
+    published_before = int(
+        lab.ssh('grep -c \'"event": "published"\' /var/log/difusor/publisher.log').stdout
+    )
     # Under the portal's per-reader rate limit: every answer must be a 200.
     reader = subprocess.Popen(
-        ["ip", "netns", "exec", PUBLIC_NETNS, sys.executable, "-m", "difusor.rehearsal.lab.load", "--host", LAB_IPV4,
-         "--name", PORTAL_NAME, "--path", csv_path, "--requests", "100000", "--threads", "2",
-         "--interval", "0.08", "--seconds", "45", "--check-corte"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            "ip",
+            "netns",
+            "exec",
+            PUBLIC_NETNS,
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.lab.load",
+            "--host",
+            LAB_IPV4,
+            "--name",
+            PORTAL_NAME,
+            "--path",
+            csv_path,
+            "--requests",
+            "100000",
+            "--threads",
+            "2",
+            "--interval",
+            "0.08",
+            "--seconds",
+            "45",
+            "--check-corte",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     for package in packages[1:]:
         assert push(lab, package, password).returncode == 0
         assert wait_live(package.name, timeout=30) is not None
     report = json.loads(reader.communicate(timeout=120)[0])
-    published = int(lab.ssh("grep -c '\"event\": \"published\"' /var/log/difusor/publisher.log").stdout)
+    published = int(
+        lab.ssh('grep -c \'"event": "published"\' /var/log/difusor/publisher.log').stdout
+    )
     assert published - published_before == 50
     assert report["status"] == {"200": report["sent"]}, report
     assert report["releases_seen"] > 10, report

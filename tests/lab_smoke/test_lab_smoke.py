@@ -25,14 +25,27 @@ from difusor.rehearsal.lab import (
     Lab,
 )
 
-REQUIRED_TOOLS = ("debootstrap", "systemd-nspawn", "tinyproxy", "chronyd", "ip", "ssh", "ssh-keygen", "tar")
+REQUIRED_TOOLS = (
+    "debootstrap",
+    "systemd-nspawn",
+    "tinyproxy",
+    "chronyd",
+    "ip",
+    "ssh",
+    "ssh-keygen",
+    "tar",
+)
 
 pytestmark = [
-    pytest.mark.skipif(os.environ.get("DIFUSOR_LAB_SMOKE") != "1",
-                       reason="lab smoke test: set DIFUSOR_LAB_SMOKE=1 (it replaces a running lab)"),
+    pytest.mark.skipif(
+        os.environ.get("DIFUSOR_LAB_SMOKE") != "1",
+        reason="lab smoke test: set DIFUSOR_LAB_SMOKE=1 (it replaces a running lab)",
+    ),
     pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root"),
-    pytest.mark.skipif(any(shutil.which(t) is None for t in REQUIRED_TOOLS),
-                       reason=f"missing host tools (need {', '.join(REQUIRED_TOOLS)})"),
+    pytest.mark.skipif(
+        any(shutil.which(t) is None for t in REQUIRED_TOOLS),
+        reason=f"missing host tools (need {', '.join(REQUIRED_TOOLS)})",
+    ),
 ]
 
 
@@ -66,8 +79,12 @@ def test_ssh_runs_commands(lab):
 
 
 def test_ssh_with_plain_openssh_client(lab):
-    res = subprocess.run(["ssh", "-F", str(lab.ssh_config), MACHINE, "true"],
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        ["ssh", "-F", str(lab.ssh_config), MACHINE, "true"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -94,7 +111,9 @@ def test_run_in_namespace(lab):
 
 
 def test_apt_through_proxy(lab):
-    res = lab.ssh(["apt-get", "-q", "-o", f"Acquire::http::Proxy={PROXY_URL}", "update"], timeout=300)
+    res = lab.ssh(
+        ["apt-get", "-q", "-o", f"Acquire::http::Proxy={PROXY_URL}", "update"], timeout=300
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "bookworm-security" in res.stdout or "-security" in res.stdout
 

@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "server"))
 
-from srvtools import Tree  # noqa: E402
+from srvtools import Tree
 
 
 @pytest.fixture()

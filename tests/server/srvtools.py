@@ -61,11 +61,17 @@ class Tree:
         for d in (self.incoming, self.staging):
             d.mkdir(parents=True, exist_ok=True)
         self.config = {
-            "incoming_dir": str(self.incoming), "archive_dir": str(self.archive),
-            "releases_dir": str(self.releases), "current_link": str(self.current),
-            "quarantine_dir": str(self.quarantine), "state_dir": str(self.state),
-            "log_file": str(self.log_file), "healthz_file": str(self.healthz),
-            "sidecar": "if-present", "sidecar_wait_seconds": 0, "settle_seconds": 0,
+            "incoming_dir": str(self.incoming),
+            "archive_dir": str(self.archive),
+            "releases_dir": str(self.releases),
+            "current_link": str(self.current),
+            "quarantine_dir": str(self.quarantine),
+            "state_dir": str(self.state),
+            "log_file": str(self.log_file),
+            "healthz_file": str(self.healthz),
+            "sidecar": "if-present",
+            "sidecar_wait_seconds": 0,
+            "settle_seconds": 0,
         }
         self.configure(**overrides)
 
@@ -76,8 +82,14 @@ class Tree:
 
     # -- running
     def run(self, *args, env=None, timeout=120) -> Result:
-        proc = subprocess.run([sys.executable, "-m", "difusor_server", *args, "--config", str(self.config_path)],
-                              cwd=self.root, env=server_env(env), capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-m", "difusor_server", *args, "--config", str(self.config_path)],
+            cwd=self.root,
+            env=server_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def publish(self, env=None, timeout=120) -> Result:
@@ -87,9 +99,14 @@ class Tree:
         return self.run("monitor", *(["--now", now] if now else []))
 
     def spawn_publish(self, env=None) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "difusor_server", "publish", "--config", str(self.config_path)],
-                                cwd=self.root, env=server_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "difusor_server", "publish", "--config", str(self.config_path)],
+            cwd=self.root,
+            env=server_env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     # -- packages
     def package(self, corte: str, fraction: float = 0.5, name: str | None = None, **kw) -> Path:
@@ -129,13 +146,23 @@ class Tree:
     def archive_files(self) -> dict[str, bytes]:
         if not self.archive.exists():
             return {}
-        return {str(p.relative_to(self.archive)): p.read_bytes() for p in sorted(self.archive.rglob("*")) if p.is_file()}
+        return {
+            str(p.relative_to(self.archive)): p.read_bytes()
+            for p in sorted(self.archive.rglob("*"))
+            if p.is_file()
+        }
 
 
 # ----------------------------------------------------------------------------- crafted zips
 
-def info(name: str, mode: int | None = 0o100644, create_system: int = 3, extra: bytes = b"",
-         method: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+
+def info(
+    name: str,
+    mode: int | None = 0o100644,
+    create_system: int = 3,
+    extra: bytes = b"",
+    method: int = zipfile.ZIP_DEFLATED,
+) -> zipfile.ZipInfo:
     zi = zipfile.ZipInfo(name, date_time=(2024, 6, 2, 21, 15, 0))
     zi.create_system = create_system
     if mode is not None:
@@ -157,7 +184,9 @@ def zip_bytes(entries) -> bytes:
 
 
 def csv_for(corte_line: str) -> bytes:
-    return (f"GUBERNATURA\n{corte_line}\nACTAS_ESPERADAS\n1\n\nCLAVE_CASILLA,CLAVE_ACTA\n'300001B0100,'300001B010004\n").encode()
+    return (
+        f"GUBERNATURA\n{corte_line}\nACTAS_ESPERADAS\n1\n\nCLAVE_CASILLA,CLAVE_ACTA\n'300001B0100,'300001B010004\n"
+    ).encode()
 
 
 def pkware_unix_extra(link_target: bytes) -> bytes:
@@ -193,6 +222,7 @@ def mode_of(path: Path) -> str:
 
 # ----------------------------------------------------------------------------- a local HTTP stand-in
 
+
 class LocalHTTP:
     """An HTTP server on 127.0.0.1 answering POSTs from a script of (status, json body, delay)."""
 
@@ -209,8 +239,13 @@ class LocalHTTP:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
-                outer.requests.append({"path": self.path, "headers": dict(self.headers),
-                                       "body": json.loads(body or b"null")})
+                outer.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": json.loads(body or b"null"),
+                    }
+                )
                 status, answer, delay = outer.script.pop(0) if outer.script else outer.default
                 if delay:
                     time.sleep(delay)

@@ -5,14 +5,17 @@ import signal
 import subprocess
 
 import pytest
-
 from srvtools import wait_for, zip_bytes
 
 SLOW = {"DIFUSOR_TEST_PAUSE": "member=0.25"}
 
 
 def tmp_releases(tree):
-    return [p for p in tree.releases.iterdir() if p.name.startswith(".tmp-")] if tree.releases.exists() else []
+    return (
+        [p for p in tree.releases.iterdir() if p.name.startswith(".tmp-")]
+        if tree.releases.exists()
+        else []
+    )
 
 
 def test_kill_9_mid_extraction_leaves_the_live_corte_then_the_rerun_publishes(tree):
@@ -25,9 +28,11 @@ def test_kill_9_mid_extraction_leaves_the_live_corte_then_the_rerun_publishes(tr
 
     proc = tree.spawn_publish(SLOW)
     try:
+
         def half_extracted():
             tmps = tmp_releases(tree)
             return tmps and sum(1 for p in tmps[0].rglob("*") if p.is_file()) >= 2
+
         wait_for(half_extracted, timeout=30)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -91,14 +96,18 @@ def test_concurrent_runs_serialise_on_the_lock(tree):
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 def test_disk_full_during_extraction(tree):
     tree.releases.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(tree.releases)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(tree.releases)], check=True
+    )
     try:
         tree.put(tree.package("2024-06-02T21:00", 0.3))
         assert tree.publish().only("published")
         live = tree.live()
         link = os.readlink(tree.current)
         big = tree.staging / "big.zip"
-        big.write_bytes(zip_bytes([("index.html", b"<html></html>"), ("assets/photo.jpg", os.urandom(3 << 20))]))
+        big.write_bytes(
+            zip_bytes([("index.html", b"<html></html>"), ("assets/photo.jpg", os.urandom(3 << 20))])
+        )
         tree.put(big, "20240602_2115_PREP_VER.zip")
 
         result = tree.publish()
@@ -109,7 +118,9 @@ def test_disk_full_during_extraction(tree):
         assert tmp_releases(tree) == []
         assert (tree.incoming / "20240602_2115_PREP_VER.zip").exists()  # kept for a retry
         assert not tree.quarantine.exists() or os.listdir(tree.quarantine) == []
-        assert any(r["event"] == "incident" and r["reason"] == "disk-full" for r in tree.log_records())
+        assert any(
+            r["event"] == "incident" and r["reason"] == "disk-full" for r in tree.log_records()
+        )
 
         # space comes back: the next run publishes it
         subprocess.run(["mount", "-o", "remount,size=20m", str(tree.releases)], check=True)

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from srvtools import LocalHTTP
 
 WINDOW = {"window_start": "2024-06-02T20:00", "period_minutes": 15}
@@ -21,20 +20,25 @@ def health(tree):
     return json.loads(tree.healthz.read_text())
 
 
-@pytest.mark.parametrize("now,level,missed", [
-    ("2024-06-02T21:05", "ok", 0),
-    ("2024-06-02T21:14:59", "ok", 0),
-    ("2024-06-02T21:15", "incident", 1),
-    ("2024-06-02T21:31", "escalation", 2),
-    ("2024-06-02T21:45", "critical", 3),
-    ("2024-06-02T23:00", "critical", 8),
-])
+@pytest.mark.parametrize(
+    "now,level,missed",
+    [
+        ("2024-06-02T21:05", "ok", 0),
+        ("2024-06-02T21:14:59", "ok", 0),
+        ("2024-06-02T21:15", "incident", 1),
+        ("2024-06-02T21:31", "escalation", 2),
+        ("2024-06-02T21:45", "critical", 3),
+        ("2024-06-02T23:00", "critical", 8),
+    ],
+)
 def test_levels_by_missed_periods(live, now, level, missed):
     result = live.monitor(now)
     assert result.rc == 0, result.stderr
     h = health(live)
     assert h["level"] == level and h["missed_periods"] == missed
-    assert h["corte"] == "2024-06-02T21:00:00-06:00" and h["package"] == "20240602_2100_PREP_VER.zip"
+    assert (
+        h["corte"] == "2024-06-02T21:00:00-06:00" and h["package"] == "20240602_2100_PREP_VER.zip"
+    )
     assert h["checked_at"].startswith(now[:16])
     assert h["status"] == ("ok" if level == "ok" else "stale")
     [ev] = result.only("freshness")
@@ -97,7 +101,12 @@ def test_webhook_only_on_level_changes(live):
         live.publish()
         live.monitor("2024-06-02T21:48")
         live.monitor("2024-06-02T21:49")
-        assert [r["body"]["level"] for r in hook.requests] == ["incident", "escalation", "critical", "ok"]
+        assert [r["body"]["level"] for r in hook.requests] == [
+            "incident",
+            "escalation",
+            "critical",
+            "ok",
+        ]
         # outside the window: no webhook
         live.monitor("2024-06-12T00:00")
         assert len(hook.requests) == 4

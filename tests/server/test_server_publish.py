@@ -8,7 +8,6 @@ import zipfile
 from datetime import datetime
 
 import pytest
-
 from srvtools import Tree
 
 
@@ -27,6 +26,7 @@ def test_happy_path_publishes_byte_for_byte_with_stamp(tree):
     stamp = tree.live()
     data = pkg.read_bytes()
     import hashlib
+
     assert stamp["package"] == pkg.name
     assert stamp["corte"] == "2024-06-02T21:15:00-06:00"
     assert stamp["corte_utc"] == "2024-06-03T03:15:00Z"
@@ -82,7 +82,10 @@ def test_several_at_once_are_published_in_corte_order(tree):
     result = tree.publish()
     assert result.rc == 0
     assert [e["package"] for e in result.only("published")] == [
-        "20240602_2115_PREP_VER.zip", "20240602_2130_PREP_VER.zip", "20240602_2145_PREP_VER.zip"]
+        "20240602_2115_PREP_VER.zip",
+        "20240602_2130_PREP_VER.zip",
+        "20240602_2145_PREP_VER.zip",
+    ]
     assert tree.live()["package"] == "20240602_2145_PREP_VER.zip"
     assert len(tree.release_dirs()) == 3
 
@@ -101,21 +104,34 @@ def test_identical_files_are_hardlinked_between_consecutive_releases(tree):
     def ino(root, rel):
         return (root / "site" / rel).stat().st_ino
 
-    same = ["20240602_2130_PREP_GUB_VER/LEEME.txt", "20240602_2130_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv"]
-    old = ["20240602_2115_PREP_GUB_VER/LEEME.txt", "20240602_2115_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv"]
+    same = [
+        "20240602_2130_PREP_GUB_VER/LEEME.txt",
+        "20240602_2130_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv",
+    ]
+    old = [
+        "20240602_2115_PREP_GUB_VER/LEEME.txt",
+        "20240602_2115_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv",
+    ]
     for new_rel, old_rel in zip(same, old):
         # the nested folder is named after this corte's zip, so dedup is by content, not by path
         assert ino(second, new_rel) == ino(first, old_rel)
         assert (second / "site" / new_rel).stat().st_nlink == 2
-    assert ino(second, "20240602_2130_PREP_GUB_VER/VER_GUB_2024.csv") != ino(first, "20240602_2115_PREP_GUB_VER/VER_GUB_2024.csv")
+    assert ino(second, "20240602_2130_PREP_GUB_VER/VER_GUB_2024.csv") != ino(
+        first, "20240602_2115_PREP_GUB_VER/VER_GUB_2024.csv"
+    )
 
 
 def test_identical_files_at_the_same_path_are_hardlinked(tree):
     from srvtools import zip_bytes
+
     a = tree.staging / "a.zip"
-    a.write_bytes(zip_bytes([("index.html", b"<html>same</html>"), ("data/corte.json", b'{"corte": 1}')]))
+    a.write_bytes(
+        zip_bytes([("index.html", b"<html>same</html>"), ("data/corte.json", b'{"corte": 1}')])
+    )
     b = tree.staging / "b.zip"
-    b.write_bytes(zip_bytes([("index.html", b"<html>same</html>"), ("data/corte.json", b'{"corte": 2}')]))
+    b.write_bytes(
+        zip_bytes([("index.html", b"<html>same</html>"), ("data/corte.json", b'{"corte": 2}')])
+    )
     tree.put(a, "20240602_2115_PREP_VER.zip")
     tree.publish()
     first = tree.current.resolve()
@@ -123,22 +139,30 @@ def test_identical_files_at_the_same_path_are_hardlinked(tree):
     tree.publish()
     second = tree.current.resolve()
     assert (first / "site/index.html").stat().st_ino == (second / "site/index.html").stat().st_ino
-    assert (first / "site/data/corte.json").stat().st_ino != (second / "site/data/corte.json").stat().st_ino
+    assert (first / "site/data/corte.json").stat().st_ino != (
+        second / "site/data/corte.json"
+    ).stat().st_ino
     assert (second / "site/data/corte.json").read_bytes() == b'{"corte": 2}'
 
 
 def test_pruning_keeps_count_and_never_the_live_release(tree):
     tree.configure(keep_releases=2)
-    for i, corte in enumerate(["2024-06-02T21:00", "2024-06-02T21:15", "2024-06-02T21:30", "2024-06-02T21:45"]):
+    for i, corte in enumerate(
+        ["2024-06-02T21:00", "2024-06-02T21:15", "2024-06-02T21:30", "2024-06-02T21:45"]
+    ):
         tree.put(tree.package(corte, 0.2 + 0.1 * i))
         tree.publish()
     releases = tree.release_dirs()
     assert len(releases) == 2
-    assert releases[-1].startswith("20240602T2145") and os.path.basename(os.readlink(tree.current)) == releases[-1]
+    assert (
+        releases[-1].startswith("20240602T2145")
+        and os.path.basename(os.readlink(tree.current)) == releases[-1]
+    )
     assert len(list(tree.archive.rglob("*.zip"))) == 4  # packages are kept forever
 
     # an operator rolled back to the older release: a prune with keep=1 still keeps it
     from difusor_server import release
+
     live = tree.releases / releases[0]
     removed = release.prune(str(tree.releases), 1, str(live))
     assert removed == []
@@ -169,8 +193,10 @@ def test_a_package_arriving_next_to_a_partial_one_is_published(tree):
     assert (tree.incoming / ".20240602_2130_PREP_VER.zip.Xy12Ab").exists()
 
 
-@pytest.mark.parametrize("dialect,nesting", [("pipe", "zip"), ("legacy", "folder"), ("pipe-latin1-cr", "flat"),
-                                             ("ople", "zip")])
+@pytest.mark.parametrize(
+    "dialect,nesting",
+    [("pipe", "zip"), ("legacy", "folder"), ("pipe-latin1-cr", "flat"), ("ople", "zip")],
+)
 def test_every_dialect_and_layout_passes_the_corte_cross_check(tree, dialect, nesting):
     tree.put(tree.package("2024-06-02T23:45", 0.7, dialect=dialect, nesting=nesting))
     result = tree.publish()
@@ -208,16 +234,25 @@ def test_watch_publishes_each_package_as_it_lands(tree):
 
     from srvtools import server_env, wait_for
 
-    first, second, third = (tree.package(f"2024-06-02T21:{minute}", 0.5) for minute in ("00", "15", "30"))
+    first, second, third = (
+        tree.package(f"2024-06-02T21:{minute}", 0.5) for minute in ("00", "15", "30")
+    )
     watcher = subprocess.Popen(
         [sys.executable, "-m", "difusor_server", "watch", "--config", str(tree.config_path)],
-        cwd=tree.root, env=server_env({"DIFUSOR_TEST_PAUSE": "member=0.3"}),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tree.root,
+        env=server_env({"DIFUSOR_TEST_PAUSE": "member=0.3"}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         tree.put(first)
-        wait_for(lambda: tree.releases.exists() and any(p.name.startswith(".tmp-") for p in tree.releases.iterdir()),
-                 timeout=30)
+        wait_for(
+            lambda: (
+                tree.releases.exists()
+                and any(p.name.startswith(".tmp-") for p in tree.releases.iterdir())
+            ),
+            timeout=30,
+        )
         tree.put(second)  # lands while the first is being extracted
         wait_for(lambda: (tree.live() or {}).get("package") == second.name, timeout=20)
         time.sleep(1)

@@ -5,7 +5,6 @@ import json
 import time
 
 import pytest
-
 from srvtools import LocalHTTP
 
 
@@ -19,8 +18,15 @@ def api():
 def cloudflare(tree, api, timeout=2):
     token = tree.root / "cdn-token"
     token.write_text("s3cret-token\n")
-    tree.configure(purge={"type": "cloudflare", "zone_id": "zone123", "api_base": api.url + "/client/v4",
-                          "token_file": str(token), "timeout_seconds": timeout})
+    tree.configure(
+        purge={
+            "type": "cloudflare",
+            "zone_id": "zone123",
+            "api_base": api.url + "/client/v4",
+            "token_file": str(token),
+            "timeout_seconds": timeout,
+        }
+    )
 
 
 def test_purge_everything_after_publication(tree, api):
@@ -36,14 +42,20 @@ def test_purge_everything_after_publication(tree, api):
 
 def test_failed_purge_is_queued_and_retried_on_the_next_run(tree, api):
     cloudflare(tree, api)
-    api.script = [(500, {"success": False, "errors": [{"code": 10000, "message": "boom"}]}, 0),
-                  (200, {"success": False, "errors": [{"code": 1234, "message": "nope"}]}, 0)]
+    api.script = [
+        (500, {"success": False, "errors": [{"code": 10000, "message": "boom"}]}, 0),
+        (200, {"success": False, "errors": [{"code": 1234, "message": "nope"}]}, 0),
+    ]
     tree.put(tree.package("2024-06-02T21:15", 0.5))
     result = tree.publish()
     assert result.rc == 0
     assert [e["event"] for e in result.events] == ["published", "purge-failed"]
     failed = result.only("purge-failed")[0]
-    assert failed["severity"] == "incident" and "HTTP 500" in failed["detail"] and failed["queued"] is True
+    assert (
+        failed["severity"] == "incident"
+        and "HTTP 500" in failed["detail"]
+        and failed["queued"] is True
+    )
     assert tree.live()["package"] == "20240602_2115_PREP_VER.zip"  # published regardless
     queue = json.loads((tree.state / "purge-queue.json").read_text())
     assert queue["attempts"] == 1
@@ -88,7 +100,9 @@ def test_unreadable_token_is_a_purge_failure(tree, api):
 
 def test_purge_command(tree):
     marker = tree.root / "purged.txt"
-    tree.configure(purge={"type": "command", "argv": ["sh", "-c", f'echo "$DIFUSOR_PACKAGE" > {marker}']})
+    tree.configure(
+        purge={"type": "command", "argv": ["sh", "-c", f'echo "$DIFUSOR_PACKAGE" > {marker}']}
+    )
     tree.put(tree.package("2024-06-02T21:15", 0.5))
     result = tree.publish()
     assert [e["event"] for e in result.events] == ["published", "purged"]

@@ -11,9 +11,17 @@ SERVER_PACKAGE = Path(__file__).resolve().parents[2] / "server" / "difusor_serve
 
 def test_the_publisher_needs_nothing_newer_than_python_3_10():
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("vermin")), "--no-tips", "--violations", "--eval-annotations", "-t=3.10-",
-         str(SERVER_PACKAGE)],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(Path(sys.executable).with_name("vermin")),
+            "--no-tips",
+            "--violations",
+            "--eval-annotations",
+            "-t=3.10-",
+            str(SERVER_PACKAGE),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "Analyzing" in result.stdout, result.stdout + result.stderr
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,8 +10,7 @@ import subprocess
 import zipfile
 
 import pytest
-
-from srvtools import (corrupt_first_stored_member, csv_for, info, pkware_unix_extra, zip_bytes)
+from srvtools import corrupt_first_stored_member, csv_for, info, pkware_unix_extra, zip_bytes
 
 GOOD_CORTE = "2024-06-02T21:00"
 BAD_NAME = "20240602_2115_PREP_VER.zip"
@@ -22,8 +21,12 @@ def live_tree(tree):
     """A tree already publishing the 21:00 corte."""
     tree.put(tree.package(GOOD_CORTE, 0.4))
     assert tree.publish().only("published")
-    tree.before = {"live": tree.live(), "link": os.readlink(tree.current), "archive": tree.archive_files(),
-                   "releases": tree.release_dirs()}
+    tree.before = {
+        "live": tree.live(),
+        "link": os.readlink(tree.current),
+        "archive": tree.archive_files(),
+        "releases": tree.release_dirs(),
+    }
     return tree
 
 
@@ -47,7 +50,10 @@ def assert_rejected(tree, result, reason, name=BAD_NAME, detail=None):
     doc = json.loads((tree.quarantine / (ev["quarantine"] + ".reason.json")).read_text())
     assert doc["reason"] == reason and doc["package"] == name
     if ev.get("sha256"):
-        assert hashlib.sha256((tree.quarantine / ev["quarantine"]).read_bytes()).hexdigest() == ev["sha256"]
+        assert (
+            hashlib.sha256((tree.quarantine / ev["quarantine"]).read_bytes()).hexdigest()
+            == ev["sha256"]
+        )
         assert (tree.archive / ev["archived"]).exists() and "/rejected/" in "/" + ev["archived"]
     assert name not in os.listdir(tree.incoming)
     # the same line landed in the log file
@@ -63,6 +69,7 @@ def drop(tree, data: bytes, name=BAD_NAME):
 
 # ----------------------------------------------------------------------------- integrity
 
+
 def test_truncated_zip(live_tree):
     data = live_tree.package("2024-06-02T21:15", 0.5).read_bytes()
     drop(live_tree, data[: len(data) * 2 // 3])
@@ -70,15 +77,28 @@ def test_truncated_zip(live_tree):
 
 
 def test_bad_crc(live_tree):
-    data = zip_bytes([(info("index.html", method=zipfile.ZIP_STORED), b"<html>" + b"x" * 200 + b"</html>")])
+    data = zip_bytes(
+        [(info("index.html", method=zipfile.ZIP_STORED), b"<html>" + b"x" * 200 + b"</html>")]
+    )
     drop(live_tree, corrupt_first_stored_member(data))
     assert_rejected(live_tree, live_tree.publish(), "bad-crc", detail="index.html")
 
 
 def test_bad_crc_inside_a_nested_zip(live_tree):
-    inner = corrupt_first_stored_member(zip_bytes([(info("VER_GUB_2024.csv", method=zipfile.ZIP_STORED),
-                                                    csv_for("02/06/2024 21:15 (UTC-6)"))]))
-    drop(live_tree, zip_bytes([(info("20240602_2115_PREP_GUB_VER.zip", method=zipfile.ZIP_STORED), inner)]))
+    inner = corrupt_first_stored_member(
+        zip_bytes(
+            [
+                (
+                    info("VER_GUB_2024.csv", method=zipfile.ZIP_STORED),
+                    csv_for("02/06/2024 21:15 (UTC-6)"),
+                )
+            ]
+        )
+    )
+    drop(
+        live_tree,
+        zip_bytes([(info("20240602_2115_PREP_GUB_VER.zip", method=zipfile.ZIP_STORED), inner)]),
+    )
     assert_rejected(live_tree, live_tree.publish(), "bad-crc", detail="VER_GUB_2024.csv")
 
 
@@ -112,6 +132,7 @@ def test_sidecar_arriving_within_the_wait_is_used(tree):
     tree.put(pkg)  # the zip first, as rsync sends it; the sidecar a moment later
     proc = tree.spawn_publish()
     import time
+
     time.sleep(0.5)
     os.replace(pkg.with_name(pkg.name + ".sha256"), tree.incoming / (pkg.name + ".sha256"))
     out, err = proc.communicate(timeout=30)
@@ -122,8 +143,12 @@ def test_sidecar_arriving_within_the_wait_is_used(tree):
 
 # ----------------------------------------------------------------------------- safety
 
+
 def test_absolute_path(live_tree):
-    drop(live_tree, zip_bytes([("index.html", b"ok"), (info("/etc/cron.d/evil"), b"* * * * * root id")]))
+    drop(
+        live_tree,
+        zip_bytes([("index.html", b"ok"), (info("/etc/cron.d/evil"), b"* * * * * root id")]),
+    )
     assert_rejected(live_tree, live_tree.publish(), "absolute-path", detail="/etc/cron.d/evil")
     assert not os.path.exists("/etc/cron.d/evil")
 
@@ -135,33 +160,52 @@ def test_dotdot_traversal(live_tree):
 
 
 def test_symlink_entry(live_tree):
-    drop(live_tree, zip_bytes([("index.html", b"ok"), (info("passwd", mode=stat.S_IFLNK | 0o777), b"/etc/passwd")]))
+    drop(
+        live_tree,
+        zip_bytes(
+            [("index.html", b"ok"), (info("passwd", mode=stat.S_IFLNK | 0o777), b"/etc/passwd")]
+        ),
+    )
     assert_rejected(live_tree, live_tree.publish(), "symlink", detail="passwd")
 
 
 def test_symlink_entry_made_by_info_zip(live_tree, tmp_path):
     """A real symlink stored by Info-ZIP's zip -y (if the tool is installed)."""
     import shutil
+
     if not shutil.which("zip"):
         pytest.skip("zip(1) not installed")
     work = tmp_path / "z"
     work.mkdir()
     (work / "index.html").write_text("ok")
     os.symlink("/etc/shadow", work / "shadow")
-    subprocess.run(["zip", "-q", "-y", str(tmp_path / "p.zip"), "index.html", "shadow"], cwd=work, check=True)
+    subprocess.run(
+        ["zip", "-q", "-y", str(tmp_path / "p.zip"), "index.html", "shadow"], cwd=work, check=True
+    )
     drop(live_tree, (tmp_path / "p.zip").read_bytes())
     assert_rejected(live_tree, live_tree.publish(), "symlink")
 
 
 def test_hardlink_entry(live_tree):
     """A regular-file entry carrying a link target in the PKWARE unix extra field."""
-    drop(live_tree, zip_bytes([("index.html", b"ok"),
-                               (info("shadow", extra=pkware_unix_extra(b"/etc/shadow")), b"")]))
+    drop(
+        live_tree,
+        zip_bytes(
+            [("index.html", b"ok"), (info("shadow", extra=pkware_unix_extra(b"/etc/shadow")), b"")]
+        ),
+    )
     assert_rejected(live_tree, live_tree.publish(), "hardlink", detail="shadow")
 
 
-@pytest.mark.parametrize("kind,reason", [(stat.S_IFCHR, "device-file"), (stat.S_IFBLK, "device-file"),
-                                         (stat.S_IFIFO, "special-file"), (stat.S_IFSOCK, "special-file")])
+@pytest.mark.parametrize(
+    "kind,reason",
+    [
+        (stat.S_IFCHR, "device-file"),
+        (stat.S_IFBLK, "device-file"),
+        (stat.S_IFIFO, "special-file"),
+        (stat.S_IFSOCK, "special-file"),
+    ],
+)
 def test_device_and_special_files(live_tree, kind, reason):
     drop(live_tree, zip_bytes([("index.html", b"ok"), (info("dev/thing", mode=kind | 0o644), b"")]))
     assert_rejected(live_tree, live_tree.publish(), reason, detail="dev/thing")
@@ -186,16 +230,26 @@ def test_file_count_limit(live_tree):
 
 def test_nested_zip_bomb(live_tree):
     inner = zip_bytes([("VER_GUB_2024.csv", b"\0" * (20 << 20))])
-    drop(live_tree, zip_bytes([(info("20240602_2115_PREP_GUB_VER.zip", method=zipfile.ZIP_STORED), inner)]))
-    ev = assert_rejected(live_tree, live_tree.publish(), "zip-bomb", detail="20240602_2115_PREP_GUB_VER.zip")
+    drop(
+        live_tree,
+        zip_bytes([(info("20240602_2115_PREP_GUB_VER.zip", method=zipfile.ZIP_STORED), inner)]),
+    )
+    ev = assert_rejected(
+        live_tree, live_tree.publish(), "zip-bomb", detail="20240602_2115_PREP_GUB_VER.zip"
+    )
     assert "VER_GUB_2024.csv" in ev["detail"]
 
 
 def test_nested_limits_add_up(live_tree):
     """Ten nested zips each under the file limit, together over it."""
     live_tree.configure(limits={"max_files": 25})
-    entries = [(info(f"e{i}.zip", method=zipfile.ZIP_STORED), zip_bytes([(f"f{j}.txt", b"x") for j in range(3)]))
-               for i in range(10)]
+    entries = [
+        (
+            info(f"e{i}.zip", method=zipfile.ZIP_STORED),
+            zip_bytes([(f"f{j}.txt", b"x") for j in range(3)]),
+        )
+        for i in range(10)
+    ]
     drop(live_tree, zip_bytes(entries))
     assert_rejected(live_tree, live_tree.publish(), "too-many-files")
 
@@ -231,6 +285,7 @@ def test_empty_file(live_tree):
 def test_duplicate_member_names(live_tree):
     buf = io.BytesIO()
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with zipfile.ZipFile(buf, "w") as zf:
@@ -247,17 +302,24 @@ def test_file_and_directory_with_the_same_path(live_tree):
 
 # ----------------------------------------------------------------------------- identity
 
+
 def test_older_corte(live_tree):
     live_tree.put(live_tree.package("2024-06-02T20:45", 0.3))
-    assert_rejected(live_tree, live_tree.publish(), "older-corte", name="20240602_2045_PREP_VER.zip")
+    assert_rejected(
+        live_tree, live_tree.publish(), "older-corte", name="20240602_2045_PREP_VER.zip"
+    )
 
 
 def test_same_name_different_content(live_tree):
     other = live_tree.package(GOOD_CORTE, 0.45, name="other.zip")
     live_tree.put(other, "20240602_2100_PREP_VER.zip")
-    ev = assert_rejected(live_tree, live_tree.publish(), "name-reused", name="20240602_2100_PREP_VER.zip")
+    ev = assert_rejected(
+        live_tree, live_tree.publish(), "name-reused", name="20240602_2100_PREP_VER.zip"
+    )
     # both versions kept: the published one under its name, the rejected one apart
-    assert (live_tree.archive / "20240602" / "20240602_2100_PREP_VER.zip").read_bytes() != other.read_bytes()
+    assert (
+        live_tree.archive / "20240602" / "20240602_2100_PREP_VER.zip"
+    ).read_bytes() != other.read_bytes()
     assert (live_tree.archive / ev["archived"]).read_bytes() == other.read_bytes()
 
 
@@ -265,7 +327,9 @@ def test_name_and_csv_corte_disagree(live_tree):
     # content of the 21:15 corte under the 21:30 name
     pkg = live_tree.package("2024-06-02T21:15", 0.5, name="20240602_2130_PREP_VER.zip")
     live_tree.put(pkg)
-    ev = assert_rejected(live_tree, live_tree.publish(), "corte-mismatch", name="20240602_2130_PREP_VER.zip")
+    ev = assert_rejected(
+        live_tree, live_tree.publish(), "corte-mismatch", name="20240602_2130_PREP_VER.zip"
+    )
     assert "21:15" in ev["detail"]
 
 
@@ -309,6 +373,7 @@ def test_if_present_waits_for_a_late_sidecar_once_the_sender_uses_them(tree):
     tree.configure(sidecar_wait_seconds=3)
     first = tree.package("2024-06-02T21:00", 0.4)
     import time
+
     started = time.monotonic()
     tree.put(first)
     assert tree.publish().only("published")[0]["sidecar"] == "absent"

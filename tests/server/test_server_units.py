@@ -6,7 +6,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-
 from difusor_server.package import csv_corte, parse_corte_text, same_corte
 from difusor_server.timeutil import corte_from_name, get_zone
 
@@ -14,26 +13,44 @@ SERVER = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
 ZONE = get_zone("America/Mexico_City")
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("02/06/2024 21:15 (UTC-6)", datetime(2024, 6, 2, 21, 15, tzinfo=timezone(timedelta(hours=-6)))),
-    ("2019/06/03 20:00 (UTC-5)", datetime(2019, 6, 3, 20, 0, tzinfo=timezone(timedelta(hours=-5)))),
-    ("3/6/2019 01:29 (UTC-5)", datetime(2019, 6, 3, 1, 29, tzinfo=timezone(timedelta(hours=-5)))),
-    ("02/06/2024 21:15:00 UTC -06:00", datetime(2024, 6, 2, 21, 15, tzinfo=timezone(timedelta(hours=-6)))),
-    ('"02/06/2024 21:15 hrs."|||', datetime(2024, 6, 2, 21, 15)),
-    ("GUBERNATURA", None),
-    ("11030,10980,2,10810,98.0054", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "02/06/2024 21:15 (UTC-6)",
+            datetime(2024, 6, 2, 21, 15, tzinfo=timezone(timedelta(hours=-6))),
+        ),
+        (
+            "2019/06/03 20:00 (UTC-5)",
+            datetime(2019, 6, 3, 20, 0, tzinfo=timezone(timedelta(hours=-5))),
+        ),
+        (
+            "3/6/2019 01:29 (UTC-5)",
+            datetime(2019, 6, 3, 1, 29, tzinfo=timezone(timedelta(hours=-5))),
+        ),
+        (
+            "02/06/2024 21:15:00 UTC -06:00",
+            datetime(2024, 6, 2, 21, 15, tzinfo=timezone(timedelta(hours=-6))),
+        ),
+        ('"02/06/2024 21:15 hrs."|||', datetime(2024, 6, 2, 21, 15)),
+        ("GUBERNATURA", None),
+        ("11030,10980,2,10810,98.0054", None),
+    ],
+)
 def test_corte_line_parser(text, expected):
     assert parse_corte_text(text) == expected
 
 
-@pytest.mark.parametrize("head", [
-    b"GUBERNATURA\n02/06/2024 21:15 (UTC-6)\nA,B\n1,2\n\nCLAVE_CASILLA\n",
-    b"\xef\xbb\xbfGUBERNATURA\r\n02/06/2024 21:15 (UTC-6)\r\n",
-    b"sep=|\rGUBERNATURA\r2024/06/02 21:15 (UTC-6)\r",
-    "DIPUTACIÓN LOCAL\n2/6/2024 21:15 (UTC-6)\n".encode("latin-1"),
-    b"GUBERNATURA\n\n02/06/2024 21:15 (UTC-6)\n",  # blank line moved up
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GUBERNATURA\n02/06/2024 21:15 (UTC-6)\nA,B\n1,2\n\nCLAVE_CASILLA\n",
+        b"\xef\xbb\xbfGUBERNATURA\r\n02/06/2024 21:15 (UTC-6)\r\n",
+        b"sep=|\rGUBERNATURA\r2024/06/02 21:15 (UTC-6)\r",
+        "DIPUTACIÓN LOCAL\n2/6/2024 21:15 (UTC-6)\n".encode("latin-1"),
+        b"GUBERNATURA\n\n02/06/2024 21:15 (UTC-6)\n",  # blank line moved up
+    ],
+)
 def test_csv_corte_in_every_dialect(head):
     dt, line = csv_corte(head)
     assert dt is not None and "21:15" in line
@@ -42,17 +59,34 @@ def test_csv_corte_in_every_dialect(head):
 
 
 def test_names():
-    assert corte_from_name("20240602_2115_PREP_VER.zip", ZONE) == datetime(2024, 6, 2, 21, 15, tzinfo=ZONE)
+    assert corte_from_name("20240602_2115_PREP_VER.zip", ZONE) == datetime(
+        2024, 6, 2, 21, 15, tzinfo=ZONE
+    )
     assert corte_from_name("20240602_2115_PREP_GUB_VER.zip", ZONE).minute == 15
-    for bad in ("20241302_2115_PREP_VER.zip", "20240602_2515_PREP_VER.zip", "PREP_VER.zip",
-                "20240602_2115_PREP_VER.ZIP.txt", "20240602_2115_.zip", "../20240602_2115_PREP_VER.zip"):
+    for bad in (
+        "20241302_2115_PREP_VER.zip",
+        "20240602_2515_PREP_VER.zip",
+        "PREP_VER.zip",
+        "20240602_2115_PREP_VER.ZIP.txt",
+        "20240602_2115_.zip",
+        "../20240602_2115_PREP_VER.zip",
+    ):
         assert corte_from_name(bad, ZONE) is None, bad
 
 
 def test_runs_on_python_3_10_with_the_standard_library_only():
     stdlib = set(sys.stdlib_module_names)
-    forbidden = ("tomllib", "datetime.UTC", "file_digest", "ExceptionGroup", "except*", "TaskGroup",
-                 "metadata_encoding", "typing.Self", "zipfile.Path")
+    forbidden = (
+        "tomllib",
+        "datetime.UTC",
+        "file_digest",
+        "ExceptionGroup",
+        "except*",
+        "TaskGroup",
+        "metadata_encoding",
+        "typing.Self",
+        "zipfile.Path",
+    )
     modules = sorted(SERVER.glob("*.py"))
     assert len(modules) >= 8
     for path in modules:
@@ -70,5 +104,6 @@ def test_runs_on_python_3_10_with_the_standard_library_only():
                 assert name.split(".")[0] in stdlib, f"{path.name} imports {name}"
         for word in forbidden:
             assert word not in source, f"{path.name} uses {word} (not in Python 3.10)"
-        assert "fromisoformat(" not in source or path.name == "timeutil.py", \
+        assert "fromisoformat(" not in source or path.name == "timeutil.py", (
             f"{path.name}: use timeutil.parse_iso (3.10's fromisoformat has no 'Z')"
+        )

@@ -30,8 +30,14 @@ def test_ufw_state_parses_policies_and_rules():
 
 
 def test_ufw_state_of_a_fresh_install():
-    output = ['IPV6=no', 'DEFAULT_INPUT_POLICY="REJECT"', "ENABLED=no", "--rules--",
-              "Added user rules (see 'ufw status' for running firewall):", "(None)"]
+    output = [
+        "IPV6=no",
+        'DEFAULT_INPUT_POLICY="REJECT"',
+        "ENABLED=no",
+        "--rules--",
+        "Added user rules (see 'ufw status' for running firewall):",
+        "(None)",
+    ]
     state = UfwState().process(output)
     assert state["enabled"] is False and state["ipv6"] is False
     assert state["defaults"] == {"incoming": "reject"}
@@ -45,9 +51,20 @@ def test_ssh_client_address():
 
 
 def test_host_resources_prefers_max_frequency():
-    output = ["cores=2", "mhz=1996", "max_khz=3400000", "mem_kb=16303916", "root_kb=103081248", "rotational=0"]
+    output = [
+        "cores=2",
+        "mhz=1996",
+        "max_khz=3400000",
+        "mem_kb=16303916",
+        "root_kb=103081248",
+        "rotational=0",
+    ]
     assert HostResources().process(output) == {
-        "cores": 2, "mhz": 3400, "memory_mb": 15921, "root_gb": 98, "rotational": False,
+        "cores": 2,
+        "mhz": 3400,
+        "memory_mb": 15921,
+        "root_gb": 98,
+        "rotational": False,
     }
 
 

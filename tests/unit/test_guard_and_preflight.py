@@ -32,9 +32,15 @@ def test_password_login_with_passwords_switched_off(settings):
 
 @pytest.mark.parametrize(
     "name, major, minor, supported",
-    [("Ubuntu", 22, 4, True), ("Ubuntu", 24, 4, True), ("Debian", 12, None, True),
-     ("Ubuntu", 20, 4, False), ("Ubuntu", 22, 10, False), ("Debian", 11, None, False),
-     ("CentOS", 9, None, False)],
+    [
+        ("Ubuntu", 22, 4, True),
+        ("Ubuntu", 24, 4, True),
+        ("Debian", 12, None, True),
+        ("Ubuntu", 20, 4, False),
+        ("Ubuntu", 22, 10, False),
+        ("Debian", 11, None, False),
+        ("CentOS", 9, None, False),
+    ],
 )
 def test_supported_systems(name, major, minor, supported):
     problem = unsupported_system(name, major, minor)

@@ -18,7 +18,9 @@ def imported_modules(path: Path) -> set[str]:
 
 def test_product_code_does_not_import_the_rehearsal_tooling():
     offenders = {
-        str(path.relative_to(PACKAGE.parent)): sorted(m for m in imported_modules(path) if m.startswith("difusor.rehearsal"))
+        str(path.relative_to(PACKAGE.parent)): sorted(
+            m for m in imported_modules(path) if m.startswith("difusor.rehearsal")
+        )
         for path in PACKAGE.rglob("*.py")
         if "rehearsal" not in path.relative_to(PACKAGE).parts
     }

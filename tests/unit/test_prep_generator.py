@@ -13,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from difusor.rehearsal.prep import SUMMARY_FIELDS, Series, data_columns, generate_series, make_package, parse_dialect
+from difusor.rehearsal.prep import (
+    SUMMARY_FIELDS,
+    Series,
+    data_columns,
+    generate_series,
+    make_package,
+    parse_dialect,
+)
 from difusor.rehearsal.prep.reader import read_prep_csv, unguard
 
 
@@ -36,6 +43,7 @@ def trunc4(num, den):
         return "0.0000"
     # independent of the generator: exact decimal arithmetic, then cut
     from decimal import ROUND_DOWN, Decimal
+
     return str((Decimal(100) * num / den).quantize(Decimal("0.0001"), rounding=ROUND_DOWN))
 
 
@@ -54,7 +62,9 @@ def reconcile(rows: list[dict]) -> dict:
         "PORCENTAJE_ACTAS_CAPTURADAS": trunc4(len(captured), len(esperadas)),
         "ACTAS_CONTABILIZADAS": len(counted),
         "PORCENTAJE_ACTAS_CONTABILIZADAS": trunc4(len(counted), len(esperadas)),
-        "PORCENTAJE_ACTAS_INCONSISTENCIAS": trunc4(sum(1 for r in captured if r["OBSERVACIONES"]), len(esperadas)),
+        "PORCENTAJE_ACTAS_INCONSISTENCIAS": trunc4(
+            sum(1 for r in captured if r["OBSERVACIONES"]), len(esperadas)
+        ),
         "ACTAS_NO_CONTABILIZADAS": len(captured) - len(counted),
         "LISTA_NOMINAL_ACTAS_CONTABILIZADAS": lista,
         "TOTAL_VOTOS_C_CS": sum(int(r["TOTAL_VOTOS_CALCULADO"]) for r in counted),
@@ -65,22 +75,33 @@ def reconcile(rows: list[dict]) -> dict:
 
 def test_series_naming_nesting_and_sidecars(tmp_path):
     paths = generate_series(tmp_path, cortes=3, start="2024-06-02T20:00", actas=300, sidecar=True)
-    assert [p.name for p in paths] == ["20240602_2000_PREP_VER.zip", "20240602_2015_PREP_VER.zip",
-                                       "20240602_2030_PREP_VER.zip"]
+    assert [p.name for p in paths] == [
+        "20240602_2000_PREP_VER.zip",
+        "20240602_2015_PREP_VER.zip",
+        "20240602_2030_PREP_VER.zip",
+    ]
     for p in paths:
         side = p.with_name(p.name + ".sha256").read_text()
         assert side == f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
     files = inner_files(paths[1])
     assert list(files) == ["20240602_2015_PREP_GUB_VER.zip", "20240602_2015_PREP_DIP_LOC_VER.zip"]
     assert sorted(files["20240602_2015_PREP_GUB_VER.zip"]) == [
-        "LEEME.txt", "VER_GUB_2024.csv", "VER_GUB_CANDIDATURAS_2024.csv"]
+        "LEEME.txt",
+        "VER_GUB_2024.csv",
+        "VER_GUB_CANDIDATURAS_2024.csv",
+    ]
     assert sorted(files["20240602_2015_PREP_DIP_LOC_VER.zip"]) == [
-        "LEEME.txt", "VER_DIP_LOC_2024.csv", "VER_DIP_LOC_CANDIDATURAS_2024.csv"]
+        "LEEME.txt",
+        "VER_DIP_LOC_2024.csv",
+        "VER_DIP_LOC_CANDIDATURAS_2024.csv",
+    ]
     assert not list(tmp_path.glob(".*"))  # no temp files left
 
 
 def test_csv_layout_lines_1_to_6(tmp_path):
-    p = make_package(tmp_path, "2024-06-02T21:15", 0.5, actas=200, elections=["GUB"], fuera_catalogo=0)
+    p = make_package(
+        tmp_path, "2024-06-02T21:15", 0.5, actas=200, elections=["GUB"], fuera_catalogo=0
+    )
     data = inner_files(p)["20240602_2115_PREP_GUB_VER.zip"]["VER_GUB_2024.csv"]
     lines = data.decode().split("\n")
     assert lines[0] == "GUBERNATURA"
@@ -97,7 +118,11 @@ def test_csv_layout_lines_1_to_6(tmp_path):
 def test_summary_reconciles_exactly_with_rows(tmp_path, fraction):
     p = make_package(tmp_path, "2024-06-03T01:00", fraction, actas=3000, fuera_catalogo=3)
     for zname, files in inner_files(p).items():
-        csv_name = next(n for n in files if re.fullmatch(r"VER_[A-Z_]+_2024\.csv", n) and "CANDIDATURAS" not in n)
+        csv_name = next(
+            n
+            for n in files
+            if re.fullmatch(r"VER_[A-Z_]+_2024\.csv", n) and "CANDIDATURAS" not in n
+        )
         parsed = read_prep_csv(files[csv_name])
         rows = parsed.rows
         expected = reconcile(rows)
@@ -119,7 +144,11 @@ def test_summary_reconciles_exactly_with_rows(tmp_path, fraction):
         if fraction >= 0.98:
             assert summary["ACTAS_FUERA_CATALOGO"] == 3
             assert {r["CONTABILIZADA"] for r in rows} >= {"0", "1", "2"}
-            assert any(r[p] in ("ILEGIBLE", "SIN DATO") for r in rows for p in ("PAN", "PRI", "MORENA", "MC"))
+            assert any(
+                r[p] in ("ILEGIBLE", "SIN DATO")
+                for r in rows
+                for p in ("PAN", "PRI", "MORENA", "MC")
+            )
 
 
 def test_capture_rises_through_a_series_to_about_98_percent(tmp_path):
@@ -135,21 +164,38 @@ def test_capture_rises_through_a_series_to_about_98_percent(tmp_path):
 def test_rows_present_from_the_first_corte_and_stable_once_captured(tmp_path):
     s = Series(cortes=5, actas=500, elections=["GUB"], fuera_catalogo=0)
     header = data_columns("GUB")
-    tables = [[dict(zip(header, row.split(","))) for row in s.table("GUB", s.corte_time(i))[1]] for i in range(5)]
+    tables = [
+        [dict(zip(header, row.split(","))) for row in s.table("GUB", s.corte_time(i))[1]]
+        for i in range(5)
+    ]
     assert [len(t) for t in tables] == [500] * 5
     for before, after in zip(tables, tables[1:]):
         assert [r["CLAVE_ACTA"] for r in before] == [r["CLAVE_ACTA"] for r in after]
         for a, b in zip(before, after):
             if a["CONTABILIZADA"] != "-":
                 assert a == b  # once captured, a row does not change
-    assert sum(r["CONTABILIZADA"] != "-" for r in tables[-1]) > sum(r["CONTABILIZADA"] != "-" for r in tables[1])
+    assert sum(r["CONTABILIZADA"] != "-" for r in tables[-1]) > sum(
+        r["CONTABILIZADA"] != "-" for r in tables[1]
+    )
 
 
-@pytest.mark.parametrize("dialect", ["ine", "pipe", "ople", "legacy", "pipe-latin1-cr", "pipe+utf8-bom+crlf",
-                                     "comma,latin1,cr,thousands,pct-quote,guard-excel"])
+@pytest.mark.parametrize(
+    "dialect",
+    [
+        "ine",
+        "pipe",
+        "ople",
+        "legacy",
+        "pipe-latin1-cr",
+        "pipe+utf8-bom+crlf",
+        "comma,latin1,cr,thousands,pct-quote,guard-excel",
+    ],
+)
 def test_dialects_parse_back(tmp_path, dialect):
     d = parse_dialect(dialect)
-    p = make_package(tmp_path, "2024-06-02T22:30", 0.9, actas=1500, elections=["GUB"], dialect=dialect)
+    p = make_package(
+        tmp_path, "2024-06-02T22:30", 0.9, actas=1500, elections=["GUB"], dialect=dialect
+    )
     files = inner_files(p)["20240602_2230_PREP_GUB_VER.zip"]
     data = files["VER_GUB_2024.csv"]
     assert data.startswith(b"\xef\xbb\xbf") == (d.encoding == "utf-8-sig")
@@ -215,15 +261,61 @@ def test_veracruz_size_is_fast_and_about_the_real_size(tmp_path):
 
 
 def test_cli(tmp_path):
-    subprocess.run([sys.executable, "-m", "difusor.rehearsal.prep", "generate", "--out", str(tmp_path), "--cortes", "2",
-                          "--start", "2024-06-02T23:50", "--period-minutes", "10", "--actas", "100",
-                          "--elections", "GUB", "--dialect", "pipe+crlf", "--sidecar", "--seed", "3",
-                          "--state", "VER"], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.prep",
+            "generate",
+            "--out",
+            str(tmp_path),
+            "--cortes",
+            "2",
+            "--start",
+            "2024-06-02T23:50",
+            "--period-minutes",
+            "10",
+            "--actas",
+            "100",
+            "--elections",
+            "GUB",
+            "--dialect",
+            "pipe+crlf",
+            "--sidecar",
+            "--seed",
+            "3",
+            "--state",
+            "VER",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["20240602_2350_PREP_VER.zip", "20240602_2350_PREP_VER.zip.sha256",
-                     "20240603_0000_PREP_VER.zip", "20240603_0000_PREP_VER.zip.sha256"]
-    data = inner_files(tmp_path / "20240603_0000_PREP_VER.zip")["20240603_0000_PREP_GUB_VER.zip"]["VER_GUB_2024.csv"]
+    assert names == [
+        "20240602_2350_PREP_VER.zip",
+        "20240602_2350_PREP_VER.zip.sha256",
+        "20240603_0000_PREP_VER.zip",
+        "20240603_0000_PREP_VER.zip.sha256",
+    ]
+    data = inner_files(tmp_path / "20240603_0000_PREP_VER.zip")["20240603_0000_PREP_GUB_VER.zip"][
+        "VER_GUB_2024.csv"
+    ]
     assert data.split(b"\r\n")[1] == b"03/06/2024 00:00 (UTC-6)" and b"|" in data
-    bad = subprocess.run([sys.executable, "-m", "difusor.rehearsal.prep", "generate", "--out", str(tmp_path), "--cortes", "1",
-                          "--dialect", "semicolon"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "difusor.rehearsal.prep",
+            "generate",
+            "--out",
+            str(tmp_path),
+            "--cortes",
+            "1",
+            "--dialect",
+            "semicolon",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "semicolon" in bad.stderr

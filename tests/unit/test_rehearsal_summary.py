@@ -24,7 +24,9 @@ def test_parse_junit(tmp_path):
 
 def test_tests_become_steps_and_skips_only_lines(capsys):
     summary = Summary()
-    counts = summary.add_tests([("a::ok", "passed", ""), ("b::bad", "failed", "assert 1 == 2"), ("c::na", "skipped", "")])
+    counts = summary.add_tests(
+        [("a::ok", "passed", ""), ("b::bad", "failed", "assert 1 == 2"), ("c::na", "skipped", "")]
+    )
     assert counts == {"passed": 1, "failed": 1, "skipped": 1}
     assert summary.steps == [("a::ok", True, ""), ("b::bad", False, "assert 1 == 2")]
     assert "SKIP c::na" in capsys.readouterr().out

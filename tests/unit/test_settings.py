@@ -7,7 +7,9 @@ from difusor.settings import SettingsError, inventory_settings, parse_settings, 
 
 def rsa_key(tmp_path, bits: int) -> str:
     path = tmp_path / f"rsa{bits}"
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", str(bits), "-N", "", "-f", str(path)], check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "rsa", "-b", str(bits), "-N", "", "-f", str(path)], check=True
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -34,75 +36,163 @@ def test_trust_checks_follow_the_networks(valid_data):
 
 
 MALFORMED = [
-    ("cidr_host_bits", {"trusted_sources": {"ople": ["203.0.113.5/24"]}},
-     "trusted_sources.ople[0]: '203.0.113.5/24' has host bits set (did you mean 203.0.113.0/24?)"),
-    ("cidr_garbage", {"trusted_sources": {"ople": ["203.0.113.0/33"]}},
-     "trusted_sources.ople[0]: '203.0.113.0/33' is not an IPv4 or IPv6 network"),
-    ("ipv6_host_bits", {"trusted_sources": {"ople": ["2001:db8::1/32"]}},
-     "trusted_sources.ople[0]: '2001:db8::1/32' has host bits set"),
-    ("source_without_networks", {"trusted_sources": {"ople": []}},
-     "trusted_sources.ople: List should have at least 1 item"),
-    ("no_trusted_sources", {"trusted_sources": {}},
-     "trusted_sources: Dictionary should have at least 1 item"),
-    ("bad_source_name", {"trusted_sources": {"OPLE Veracruz": ["203.0.113.0/28"]}},
-     "trusted_sources.OPLE Veracruz: 'OPLE Veracruz' must be lower case letters"),
-    ("unknown_key", {"trusted_source": {"ople": ["203.0.113.0/28"]}},
-     "trusted_source: unknown setting"),
-    ("no_operators", {"operators": []},
-     "operators: List should have at least 1 item"),
-    ("empty_key_list", {"operators": [{"name": "ana", "ssh_keys": []}]},
-     "operators[0].ssh_keys: List should have at least 1 item"),
-    ("malformed_key", {"operators": [{"name": "ana", "ssh_keys": ["ssh-ed25519 AAAAnot-base64!"]}]},
-     "operators[0].ssh_keys[0]: 'ssh-ed25519 AAAAnot-base64!' has a malformed key body"),
-    ("key_type_mismatch",
-     {"operators": [{"name": "ana", "ssh_keys": ["ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53"]}]},
-     "has a malformed key body"),
-    ("dsa_key", {"operators": [{"name": "ana", "ssh_keys": ["ssh-dss AAAAB3NzaC1kc3MAAACBAP"]}]},
-     "has unsupported key type 'ssh-dss'"),
-    ("key_without_body", {"root_ssh_keys": ["ssh-ed25519"]},
-     "root_ssh_keys[0]: 'ssh-ed25519' is not an OpenSSH public key line"),
-    ("operator_is_root", {"operators": [{"name": "root", "ssh_keys": ["KEY"]}]},
-     "operators[0].name: 'root' is a system account"),
-    ("operator_bad_name", {"operators": [{"name": "Ana Lopez", "ssh_keys": ["KEY"]}]},
-     "operators[0].name: 'Ana Lopez' is not a valid account name"),
-    ("operator_unknown_field", {"operators": [{"name": "ana", "ssh_keys": ["KEY"], "shell": "/bin/zsh"}]},
-     "operators[0].shell: unknown setting"),
-    ("duplicate_operator", {"operators": [{"name": "ana", "ssh_keys": ["KEY"]}, {"name": "ana", "ssh_keys": ["KEY"]}]},
-     "operators: operator names must be unique, repeated: ['ana']"),
-    ("bad_domain", {"portal_domain": "prep_2024.example"},
-     "portal_domain: 'prep_2024.example' is not a fully qualified host name"),
-    ("bare_domain", {"portal_domain": "localhost"},
-     "portal_domain: 'localhost' is not a fully qualified host name"),
-    ("missing_domain", {"portal_domain": None},
-     "portal_domain: Input should be a valid string"),
-    ("bad_email", {"admin_email": "sistemas.example.com"},
-     "admin_email: 'sistemas.example.com' is not an e-mail address"),
-    ("bad_timezone", {"timezone": "Mexico/Veracruz"},
-     "timezone: 'Mexico/Veracruz' is not an IANA time zone"),
-    ("bad_ntp_server", {"ntp_servers": ["ntp server.mx"]},
-     "ntp_servers[0]: 'ntp server.mx' is neither an IP address nor a host name"),
-    ("no_ntp_server", {"ntp_servers": []},
-     "ntp_servers: List should have at least 1 item"),
-    ("bad_proxy", {"apt_proxy": "proxy.example:3128"},
-     "apt_proxy: 'proxy.example:3128' is not an http(s)://host[:port] proxy URL"),
-    ("short_retention", {"log_retention_days": 7},
-     "log_retention_days: Input should be greater than or equal to 30"),
-    ("retention_not_a_number", {"log_retention_days": "a month"},
-     "log_retention_days: Input should be a valid integer"),
-    ("clock_control_off_in_production", {"ntp_clock_control": False},
-     "ntp_clock_control=False is only for rehearsal inventories"),
-    ("secret_in_host_data", {"rsync_password": "hunter2"},
-     "rsync_password: secrets come from .env (DIFUSOR_RSYNC_PASSWORD), not host data"),
+    (
+        "cidr_host_bits",
+        {"trusted_sources": {"ople": ["203.0.113.5/24"]}},
+        "trusted_sources.ople[0]: '203.0.113.5/24' has host bits set (did you mean 203.0.113.0/24?)",
+    ),
+    (
+        "cidr_garbage",
+        {"trusted_sources": {"ople": ["203.0.113.0/33"]}},
+        "trusted_sources.ople[0]: '203.0.113.0/33' is not an IPv4 or IPv6 network",
+    ),
+    (
+        "ipv6_host_bits",
+        {"trusted_sources": {"ople": ["2001:db8::1/32"]}},
+        "trusted_sources.ople[0]: '2001:db8::1/32' has host bits set",
+    ),
+    (
+        "source_without_networks",
+        {"trusted_sources": {"ople": []}},
+        "trusted_sources.ople: List should have at least 1 item",
+    ),
+    (
+        "no_trusted_sources",
+        {"trusted_sources": {}},
+        "trusted_sources: Dictionary should have at least 1 item",
+    ),
+    (
+        "bad_source_name",
+        {"trusted_sources": {"OPLE Veracruz": ["203.0.113.0/28"]}},
+        "trusted_sources.OPLE Veracruz: 'OPLE Veracruz' must be lower case letters",
+    ),
+    (
+        "unknown_key",
+        {"trusted_source": {"ople": ["203.0.113.0/28"]}},
+        "trusted_source: unknown setting",
+    ),
+    ("no_operators", {"operators": []}, "operators: List should have at least 1 item"),
+    (
+        "empty_key_list",
+        {"operators": [{"name": "ana", "ssh_keys": []}]},
+        "operators[0].ssh_keys: List should have at least 1 item",
+    ),
+    (
+        "malformed_key",
+        {"operators": [{"name": "ana", "ssh_keys": ["ssh-ed25519 AAAAnot-base64!"]}]},
+        "operators[0].ssh_keys[0]: 'ssh-ed25519 AAAAnot-base64!' has a malformed key body",
+    ),
+    (
+        "key_type_mismatch",
+        {
+            "operators": [
+                {
+                    "name": "ana",
+                    "ssh_keys": [
+                        "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53"
+                    ],
+                }
+            ]
+        },
+        "has a malformed key body",
+    ),
+    (
+        "dsa_key",
+        {"operators": [{"name": "ana", "ssh_keys": ["ssh-dss AAAAB3NzaC1kc3MAAACBAP"]}]},
+        "has unsupported key type 'ssh-dss'",
+    ),
+    (
+        "key_without_body",
+        {"root_ssh_keys": ["ssh-ed25519"]},
+        "root_ssh_keys[0]: 'ssh-ed25519' is not an OpenSSH public key line",
+    ),
+    (
+        "operator_is_root",
+        {"operators": [{"name": "root", "ssh_keys": ["KEY"]}]},
+        "operators[0].name: 'root' is a system account",
+    ),
+    (
+        "operator_bad_name",
+        {"operators": [{"name": "Ana Lopez", "ssh_keys": ["KEY"]}]},
+        "operators[0].name: 'Ana Lopez' is not a valid account name",
+    ),
+    (
+        "operator_unknown_field",
+        {"operators": [{"name": "ana", "ssh_keys": ["KEY"], "shell": "/bin/zsh"}]},
+        "operators[0].shell: unknown setting",
+    ),
+    (
+        "duplicate_operator",
+        {"operators": [{"name": "ana", "ssh_keys": ["KEY"]}, {"name": "ana", "ssh_keys": ["KEY"]}]},
+        "operators: operator names must be unique, repeated: ['ana']",
+    ),
+    (
+        "bad_domain",
+        {"portal_domain": "prep_2024.example"},
+        "portal_domain: 'prep_2024.example' is not a fully qualified host name",
+    ),
+    (
+        "bare_domain",
+        {"portal_domain": "localhost"},
+        "portal_domain: 'localhost' is not a fully qualified host name",
+    ),
+    ("missing_domain", {"portal_domain": None}, "portal_domain: Input should be a valid string"),
+    (
+        "bad_email",
+        {"admin_email": "sistemas.example.com"},
+        "admin_email: 'sistemas.example.com' is not an e-mail address",
+    ),
+    (
+        "bad_timezone",
+        {"timezone": "Mexico/Veracruz"},
+        "timezone: 'Mexico/Veracruz' is not an IANA time zone",
+    ),
+    (
+        "bad_ntp_server",
+        {"ntp_servers": ["ntp server.mx"]},
+        "ntp_servers[0]: 'ntp server.mx' is neither an IP address nor a host name",
+    ),
+    ("no_ntp_server", {"ntp_servers": []}, "ntp_servers: List should have at least 1 item"),
+    (
+        "bad_proxy",
+        {"apt_proxy": "proxy.example:3128"},
+        "apt_proxy: 'proxy.example:3128' is not an http(s)://host[:port] proxy URL",
+    ),
+    (
+        "short_retention",
+        {"log_retention_days": 7},
+        "log_retention_days: Input should be greater than or equal to 30",
+    ),
+    (
+        "retention_not_a_number",
+        {"log_retention_days": "a month"},
+        "log_retention_days: Input should be a valid integer",
+    ),
+    (
+        "clock_control_off_in_production",
+        {"ntp_clock_control": False},
+        "ntp_clock_control=False is only for rehearsal inventories",
+    ),
+    (
+        "secret_in_host_data",
+        {"rsync_password": "hunter2"},
+        "rsync_password: secrets come from .env (DIFUSOR_RSYNC_PASSWORD), not host data",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, expected", [case[1:] for case in MALFORMED], ids=[c[0] for c in MALFORMED])
+@pytest.mark.parametrize(
+    "change, expected", [case[1:] for case in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
 def test_malformed_settings_name_field_and_value(valid_data, public_key, change, expected):
     data = dict(valid_data)
     for key, value in change.items():
         if key == "operators":
             value = [
-                {k: ([public_key] * len(v) if k == "ssh_keys" and v == ["KEY"] else v) for k, v in op.items()}
+                {
+                    k: ([public_key] * len(v) if k == "ssh_keys" and v == ["KEY"] else v)
+                    for k, v in op.items()
+                }
                 for op in value
             ]
         data[key] = value
@@ -149,22 +239,57 @@ def test_shipped_example_settings_validate(monkeypatch, tmp_path):
 
 
 PORTAL_MALFORMED = [
-    ("domain_with_space", {"portal_domain": "prep 2024.example.mx"}, "portal_domain: 'prep 2024.example.mx' is not a fully qualified host name"),
-    ("embed_origin_with_path", {"embed_origins": ["https://www.example.mx/resultados"]},
-     "embed_origins[0]: 'https://www.example.mx/resultados' is not an origin (scheme://host[:port], no path)"),
-    ("embed_origin_without_scheme", {"embed_origins": ["www.example.mx"]}, "embed_origins[0]: 'www.example.mx' is not an origin"),
-    ("provided_without_files", {"tls_source": "provided"}, "tls_source='provided' needs tls_certificate_file and tls_key_file"),
-    ("provided_key_missing", {"tls_source": "provided", "tls_key_file": "/nonexistent/prep.key"},
-     "tls_key_file: '/nonexistent/prep.key' does not exist on this machine"),
-    ("selfsigned_in_production", {"tls_source": "selfsigned"}, "tls_source='selfsigned' is only for rehearsal inventories"),
-    ("unknown_tls_source", {"tls_source": "letsencrypt"}, "tls_source: Input should be 'acme', 'provided' or 'selfsigned'"),
-    ("public_upstream", {"portal_mode": "proxy", "proxy_upstream": "http://203.0.113.7:8080"},
-     "proxy_upstream: 'http://203.0.113.7:8080' must be http://127.0.0.1:PORT"),
-    ("bad_cdn_network", {"cdn_networks": ["10.0.0.1/8"]}, "cdn_networks[0]: '10.0.0.1/8' has host bits set"),
+    (
+        "domain_with_space",
+        {"portal_domain": "prep 2024.example.mx"},
+        "portal_domain: 'prep 2024.example.mx' is not a fully qualified host name",
+    ),
+    (
+        "embed_origin_with_path",
+        {"embed_origins": ["https://www.example.mx/resultados"]},
+        "embed_origins[0]: 'https://www.example.mx/resultados' is not an origin (scheme://host[:port], no path)",
+    ),
+    (
+        "embed_origin_without_scheme",
+        {"embed_origins": ["www.example.mx"]},
+        "embed_origins[0]: 'www.example.mx' is not an origin",
+    ),
+    (
+        "provided_without_files",
+        {"tls_source": "provided"},
+        "tls_source='provided' needs tls_certificate_file and tls_key_file",
+    ),
+    (
+        "provided_key_missing",
+        {"tls_source": "provided", "tls_key_file": "/nonexistent/prep.key"},
+        "tls_key_file: '/nonexistent/prep.key' does not exist on this machine",
+    ),
+    (
+        "selfsigned_in_production",
+        {"tls_source": "selfsigned"},
+        "tls_source='selfsigned' is only for rehearsal inventories",
+    ),
+    (
+        "unknown_tls_source",
+        {"tls_source": "letsencrypt"},
+        "tls_source: Input should be 'acme', 'provided' or 'selfsigned'",
+    ),
+    (
+        "public_upstream",
+        {"portal_mode": "proxy", "proxy_upstream": "http://203.0.113.7:8080"},
+        "proxy_upstream: 'http://203.0.113.7:8080' must be http://127.0.0.1:PORT",
+    ),
+    (
+        "bad_cdn_network",
+        {"cdn_networks": ["10.0.0.1/8"]},
+        "cdn_networks[0]: '10.0.0.1/8' has host bits set",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, expected", [c[1:] for c in PORTAL_MALFORMED], ids=[c[0] for c in PORTAL_MALFORMED])
+@pytest.mark.parametrize(
+    "change, expected", [c[1:] for c in PORTAL_MALFORMED], ids=[c[0] for c in PORTAL_MALFORMED]
+)
 def test_malformed_portal_settings(valid_data, change, expected):
     with pytest.raises(SettingsError) as error:
         parse_settings({**valid_data, **change})
@@ -172,7 +297,10 @@ def test_malformed_portal_settings(valid_data, change, expected):
 
 
 def test_selfsigned_allowed_for_rehearsal(valid_data):
-    assert parse_settings({**valid_data, "tls_source": "selfsigned", "rehearsal": True}).tls_source == "selfsigned"
+    assert (
+        parse_settings({**valid_data, "tls_source": "selfsigned", "rehearsal": True}).tls_source
+        == "selfsigned"
+    )
 
 
 def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
@@ -181,23 +309,54 @@ def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
     (tmp_path / "prep.crt").write_text("crt")
     subprocess.run(["git", "-C", str(tmp_path), "add", "prep.key"], check=True)
     with pytest.raises(SettingsError, match="prep.key' is tracked by git"):
-        parse_settings({**valid_data, "tls_source": "provided", "tls_certificate_file": str(tmp_path / "prep.crt"),
-                        "tls_key_file": str(tmp_path / "prep.key")})
+        parse_settings(
+            {
+                **valid_data,
+                "tls_source": "provided",
+                "tls_certificate_file": str(tmp_path / "prep.crt"),
+                "tls_key_file": str(tmp_path / "prep.key"),
+            }
+        )
 
 
 DOCKER_MALFORMED = [
     ("pool_too_small", {"docker_address_pool": "172.30.0.0/25"}, "must be IPv4 and /24 or larger"),
-    ("pool_host_bits", {"docker_address_pool": "172.30.0.1/16"}, "docker_address_pool: '172.30.0.1/16' has host bits set"),
-    ("bridge_is_network", {"docker_bridge_ip": "172.29.0.0/24"}, "must be an IPv4 host address with its prefix"),
-    ("bridge_in_pool", {"docker_bridge_ip": "172.30.5.1/24"}, "docker_bridge_ip 172.30.5.1/24 overlaps docker_address_pool"),
-    ("port_in_both_lists", {"docker_public_ports": [8080], "docker_trusted_ports": [8080]},
-     "docker ports [8080] are in both docker_public_ports and docker_trusted_ports"),
-    ("port_out_of_range", {"docker_public_ports": [70000]}, "docker_public_ports[0]: Input should be less than or equal to 65535"),
-    ("unknown_source", {"docker_source": "snap"}, "docker_source: Input should be 'distro' or 'docker-ce'"),
+    (
+        "pool_host_bits",
+        {"docker_address_pool": "172.30.0.1/16"},
+        "docker_address_pool: '172.30.0.1/16' has host bits set",
+    ),
+    (
+        "bridge_is_network",
+        {"docker_bridge_ip": "172.29.0.0/24"},
+        "must be an IPv4 host address with its prefix",
+    ),
+    (
+        "bridge_in_pool",
+        {"docker_bridge_ip": "172.30.5.1/24"},
+        "docker_bridge_ip 172.30.5.1/24 overlaps docker_address_pool",
+    ),
+    (
+        "port_in_both_lists",
+        {"docker_public_ports": [8080], "docker_trusted_ports": [8080]},
+        "docker ports [8080] are in both docker_public_ports and docker_trusted_ports",
+    ),
+    (
+        "port_out_of_range",
+        {"docker_public_ports": [70000]},
+        "docker_public_ports[0]: Input should be less than or equal to 65535",
+    ),
+    (
+        "unknown_source",
+        {"docker_source": "snap"},
+        "docker_source: Input should be 'distro' or 'docker-ce'",
+    ),
 ]
 
 
-@pytest.mark.parametrize("change, expected", [c[1:] for c in DOCKER_MALFORMED], ids=[c[0] for c in DOCKER_MALFORMED])
+@pytest.mark.parametrize(
+    "change, expected", [c[1:] for c in DOCKER_MALFORMED], ids=[c[0] for c in DOCKER_MALFORMED]
+)
 def test_malformed_docker_settings(valid_data, change, expected):
     with pytest.raises(SettingsError) as error:
         parse_settings({**valid_data, **change})

@@ -10,9 +10,15 @@ from difusor.settings import parse_settings
 
 @pytest.fixture()
 def settings(valid_data):
-    return parse_settings(dict(valid_data, trusted_sources={
-        "ople": ["203.0.113.20/32", "2001:db8:10::/48"], "admins": ["198.51.100.0/29"],
-    }))
+    return parse_settings(
+        dict(
+            valid_data,
+            trusted_sources={
+                "ople": ["203.0.113.20/32", "2001:db8:10::/48"],
+                "admins": ["198.51.100.0/29"],
+            },
+        )
+    )
 
 
 def directives(text: str) -> dict[str, list[str]]:
@@ -25,7 +31,9 @@ def directives(text: str) -> dict[str, list[str]]:
 
 
 def test_sshd_config_follows_the_baseline(settings):
-    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths))
+    config = directives(
+        render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths)
+    )
     assert config["PermitRootLogin"] == ["prohibit-password"]
     assert config["PasswordAuthentication"] == ["no"]
     assert config["AuthorizedKeysFile"] == [f".ssh/authorized_keys {paths.AUTHORIZED_KEYS_DIR}/%u"]
@@ -35,19 +43,31 @@ def test_sshd_config_follows_the_baseline(settings):
     assert config["MACs"] == [",".join(hardening.SSH_MACS)]
     for off in ("X11Forwarding", "AllowTcpForwarding", "PermitTunnel", "PermitEmptyPasswords"):
         assert config[off] == ["no"], off
-    assert all(len(values) == 1 for key, values in config.items() if key not in ("HostKey", "ListenAddress"))
+    assert all(
+        len(values) == 1
+        for key, values in config.items()
+        if key not in ("HostKey", "ListenAddress")
+    )
 
 
 def test_sshd_password_login_only_when_asked(valid_data):
     settings = parse_settings(dict(valid_data, ssh_password_authentication=True))
-    config = directives(render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths))
+    config = directives(
+        render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths)
+    )
     assert config["PasswordAuthentication"] == ["yes"]
 
 
 def test_fail2ban_never_bans_trusted_sources(settings):
     jail = render("ssh/fail2ban-sshd.local.j2", settings=settings)
     ignore = re.search(r"^ignoreip = (.*)$", jail, re.M).group(1).split()
-    assert ignore == ["127.0.0.1/8", "::1", "203.0.113.20/32", "2001:db8:10::/48", "198.51.100.0/29"]
+    assert ignore == [
+        "127.0.0.1/8",
+        "::1",
+        "203.0.113.20/32",
+        "2001:db8:10::/48",
+        "198.51.100.0/29",
+    ]
     assert "backend = systemd" in jail
 
 
@@ -62,11 +82,13 @@ def test_journald_and_proxy_render_values():
     journald = render("base/journald.conf.j2", max_use_mb=512, retention_days=120)
     assert "SystemMaxUse=512M" in journald and "MaxRetentionSec=120day" in journald
     assert 'Acquire::http::Proxy "http://proxy.example:3128";' in render(
-        "base/apt-proxy.conf.j2", proxy="http://proxy.example:3128")
+        "base/apt-proxy.conf.j2", proxy="http://proxy.example:3128"
+    )
 
 
 def test_missing_template_value_is_an_error():
     from jinja2 import UndefinedError
+
     with pytest.raises(UndefinedError):
         render("base/journald.conf.j2", max_use_mb=512)
 
@@ -90,7 +112,9 @@ def test_settings_reference_is_current():
     from difusor.settings_doc import settings_markdown
 
     reference = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
-    assert reference.read_text() == settings_markdown(), "run: python -m difusor.settings_doc > docs/settings.md"
+    assert reference.read_text() == settings_markdown(), (
+        "run: python -m difusor.settings_doc > docs/settings.md"
+    )
 
 
 def nginx_directives(settings) -> str:
@@ -108,16 +132,28 @@ def test_nginx_static_portal(settings):
     assert "set_real_ip_from" not in conf
     assert "return 301 https://prep.example.com.mx$request_uri;" in conf
     # Every location that sets headers repeats the security headers (nginx does not inherit them).
-    assert conf.count('add_header Strict-Transport-Security "max-age=63072000" always;') == conf.count("location ") - 1
+    assert (
+        conf.count('add_header Strict-Transport-Security "max-age=63072000" always;')
+        == conf.count("location ") - 1
+    )
 
 
 def test_nginx_proxy_mode_with_cloudflare(valid_data):
-    settings = parse_settings(dict(valid_data, portal_mode="proxy", proxy_upstream="http://127.0.0.1:9000",
-                                   cdn="cloudflare", embed_origins=["https://www.example.mx"]))
+    settings = parse_settings(
+        dict(
+            valid_data,
+            portal_mode="proxy",
+            proxy_upstream="http://127.0.0.1:9000",
+            cdn="cloudflare",
+            embed_origins=["https://www.example.mx"],
+        )
+    )
     conf = nginx_directives(settings)
     assert "server 127.0.0.1:9000;" in conf
     assert "proxy_cache difusor_micro;" in conf and "proxy_cache_lock on;" in conf
-    assert "set_real_ip_from 173.245.48.0/20;" in conf and "real_ip_header CF-Connecting-IP;" in conf
+    assert (
+        "set_real_ip_from 173.245.48.0/20;" in conf and "real_ip_header CF-Connecting-IP;" in conf
+    )
     assert "frame-ancestors 'self' https://www.example.mx;" in conf
 
 
@@ -134,10 +170,19 @@ def test_docker_daemon_json_and_firewall_rules(valid_data):
     from difusor.deploys.docker import docker_networks
     from difusor.deploys.firewall import docker_rules
 
-    settings = parse_settings(dict(valid_data, docker_public_ports=[8443], docker_trusted_ports=[9000],
-                                   trusted_sources={"ople": ["203.0.113.20/32", "2001:db8::/32"]}))
+    settings = parse_settings(
+        dict(
+            valid_data,
+            docker_public_ports=[8443],
+            docker_trusted_ports=[9000],
+            trusted_sources={"ople": ["203.0.113.20/32", "2001:db8::/32"]},
+        )
+    )
     daemon = json.loads(render("docker/daemon.json.j2", settings=settings))
-    assert daemon["live-restore"] is True and daemon["log-opts"] == {"max-file": "5", "max-size": "10m"}
+    assert daemon["live-restore"] is True and daemon["log-opts"] == {
+        "max-file": "5",
+        "max-size": "10m",
+    }
     assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}]
     assert docker_rules(settings) == [
         "route allow 8443/tcp comment 'difusor-docker:public'",

@@ -14,7 +14,13 @@ from difusor.rehearsal.vagrant.box import (
     parse_box_list,
     stale_box_volumes,
 )
-from difusor.rehearsal.vagrant.rehearse import MGMT_HOST, MGMT_PREFIX, helpers, leftovers, rehearsal_env
+from difusor.rehearsal.vagrant.rehearse import (
+    MGMT_HOST,
+    MGMT_PREFIX,
+    helpers,
+    leftovers,
+    rehearsal_env,
+)
 
 ROOTFS = ("rootfs-bookworm-a5bc802410ed7589.tar.zst", 76703542, 1763792160.5)
 
@@ -33,8 +39,13 @@ def test_box_key_is_stable_and_follows_its_inputs():
 def test_box_version_is_numeric_and_unique_per_second():
     version = box_version(datetime(2025, 5, 20, 7, 3, 9), builder_version=3)
     assert version == "3.20250520.25389"
-    assert all(part.isdigit() and not (len(part) > 1 and part.startswith("0")) for part in version.split("."))
-    assert box_version(datetime(2025, 5, 20, 7, 3, 10)) != box_version(datetime(2025, 5, 20, 7, 3, 9))
+    assert all(
+        part.isdigit() and not (len(part) > 1 and part.startswith("0"))
+        for part in version.split(".")
+    )
+    assert box_version(datetime(2025, 5, 20, 7, 3, 10)) != box_version(
+        datetime(2025, 5, 20, 7, 3, 9)
+    )
 
 
 def test_box_metadata_is_vagrant_libvirt_v1():
@@ -48,7 +59,12 @@ def test_catalog_points_at_the_local_file(tmp_path):
     (version,) = catalog["versions"]
     assert version["version"] == "1.20250520.1"
     (provider,) = version["providers"]
-    assert provider == {"name": "libvirt", "url": box.as_uri(), "checksum_type": "sha256", "checksum": "f" * 64}
+    assert provider == {
+        "name": "libvirt",
+        "url": box.as_uri(),
+        "checksum_type": "sha256",
+        "checksum": "f" * 64,
+    }
     assert provider["url"].startswith("file:///")  # never a download
     json.dumps(catalog)
 
@@ -72,18 +88,20 @@ def test_only_other_versions_of_the_box_are_stale():
 
 
 def test_parse_box_list():
-    output = "\n".join([
-        "1700000000,,ui,info,difusor/debian-12 (libvirt%!(VAGRANT_COMMA) 1.20250520.1)",
-        "1700000000,,box-name,difusor/debian-12",
-        "1700000000,,box-provider,libvirt",
-        "1700000000,,box-version,1.20250520.1",
-        "1700000000,,box-name,difusor/debian-12",
-        "1700000000,,box-provider,libvirt",
-        "1700000000,,box-version,1.20250521.7",
-        "1700000000,,box-name,generic/ubuntu2204",
-        "1700000000,,box-provider,virtualbox",
-        "1700000000,,box-version,4.3.12",
-    ])
+    output = "\n".join(
+        [
+            "1700000000,,ui,info,difusor/debian-12 (libvirt%!(VAGRANT_COMMA) 1.20250520.1)",
+            "1700000000,,box-name,difusor/debian-12",
+            "1700000000,,box-provider,libvirt",
+            "1700000000,,box-version,1.20250520.1",
+            "1700000000,,box-name,difusor/debian-12",
+            "1700000000,,box-provider,libvirt",
+            "1700000000,,box-version,1.20250521.7",
+            "1700000000,,box-name,generic/ubuntu2204",
+            "1700000000,,box-provider,virtualbox",
+            "1700000000,,box-version,4.3.12",
+        ]
+    )
     assert parse_box_list(output) == {
         "difusor/debian-12": [("libvirt", "1.20250520.1"), ("libvirt", "1.20250521.7")],
         "generic/ubuntu2204": [("virtualbox", "4.3.12")],
@@ -91,11 +109,18 @@ def test_parse_box_list():
 
 
 def test_leftovers_are_only_this_projects_new_objects():
-    before = {"domains": {"other_default"}, "networks": {"default", "vagrant-libvirt"}, "volumes": set()}
+    before = {
+        "domains": {"other_default"},
+        "networks": {"default", "vagrant-libvirt"},
+        "volumes": set(),
+    }
     after = {
         "domains": {"other_default", "difusor_default", "someone-else"},
         "networks": {"default", "vagrant-libvirt", "difusor0", "difusor1", "mynet"},
-        "volumes": {"difusor_default.img", "difusor-VAGRANTSLASH-debian-12_vagrant_box_image_1.2.3_box.img"},
+        "volumes": {
+            "difusor_default.img",
+            "difusor-VAGRANTSLASH-debian-12_vagrant_box_image_1.2.3_box.img",
+        },
     }
     assert leftovers(before, after, "difusor") == [
         ("domains", "difusor_default"),

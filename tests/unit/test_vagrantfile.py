@@ -18,8 +18,11 @@ def validate(directory: Path, provider: str) -> subprocess.CompletedProcess:
         cwd=directory,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "HOME": str(directory),
-             "VAGRANT_DEFAULT_PROVIDER": provider},
+        env={
+            "PATH": "/usr/bin:/bin:/usr/sbin:/sbin",
+            "HOME": str(directory),
+            "VAGRANT_DEFAULT_PROVIDER": provider,
+        },
         timeout=120,
     )
 
@@ -33,7 +36,9 @@ def test_vagrantfile_validates(tmp_path, provider):
 
 
 def test_a_broken_vagrantfile_is_caught(tmp_path):
-    text = VAGRANTFILE.read_text().replace('config.vm.hostname = "difusor-vagrant"', "config.vm.hostnam = 1")
+    text = VAGRANTFILE.read_text().replace(
+        'config.vm.hostname = "difusor-vagrant"', "config.vm.hostnam = 1"
+    )
     (tmp_path / "Vagrantfile").write_text(text)
     result = validate(tmp_path, "virtualbox")
     assert result.returncode != 0

@@ -15,8 +15,8 @@ import os
 import time
 from pathlib import Path
 
-from . import network as net
 from ..system import LabError, alive, run, terminate, write_file
+from . import network as net
 from .services import _start, _tail, _tcp_listening, pids_with_arg
 
 ACME_PORT = 14000
@@ -42,48 +42,142 @@ class AcmeServer:
 
     def _certificates(self) -> None:
         """A CA and pebble's HTTPS certificate for the ople address."""
-        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-days", "30", "-subj", "/CN=difusor lab ACME CA",
-             "-keyout", str(self.ca_key), "-out", str(self.ca_file)])
+        run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=difusor lab ACME CA",
+                "-keyout",
+                str(self.ca_key),
+                "-out",
+                str(self.ca_file),
+            ]
+        )
         csr = self.workdir / "pebble-https.csr"
-        run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-subj", f"/CN={net.OPLE_IPV4}", "-keyout", str(self.key_file), "-out", str(csr)])
+        run(
+            [
+                "openssl",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                f"/CN={net.OPLE_IPV4}",
+                "-keyout",
+                str(self.key_file),
+                "-out",
+                str(csr),
+            ]
+        )
         extensions = self.workdir / "pebble-https.ext"
         write_file(extensions, f"subjectAltName=IP:{net.OPLE_IPV4}\n")
-        run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(self.ca_file), "-CAkey", str(self.ca_key),
-             "-CAcreateserial", "-days", "30", "-extfile", str(extensions), "-out", str(self.cert_file)])
+        run(
+            [
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                str(csr),
+                "-CA",
+                str(self.ca_file),
+                "-CAkey",
+                str(self.ca_key),
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-extfile",
+                str(extensions),
+                "-out",
+                str(self.cert_file),
+            ]
+        )
         os.chmod(self.key_file, 0o600)
 
     def start(self) -> None:
         self._certificates()
-        write_file(self.conf, json.dumps({"pebble": {
-            "listenAddress": f"{net.OPLE_IPV4}:{ACME_PORT}",
-            "managementListenAddress": f"{net.OPLE_IPV4}:{ACME_MANAGEMENT_PORT}",
-            "certificate": str(self.cert_file),
-            "privateKey": str(self.key_file),
-            "httpPort": 80,
-            "tlsPort": 443,
-            "ocspResponderURL": "",
-            "externalAccountBindingRequired": False,
-            # 90 days, like Let's Encrypt (pebble's default of 5 years fails Mozilla's profile).
-            "certificateValidityPeriod": 90 * 24 * 3600,
-        }}, indent=2) + "\n")
+        write_file(
+            self.conf,
+            json.dumps(
+                {
+                    "pebble": {
+                        "listenAddress": f"{net.OPLE_IPV4}:{ACME_PORT}",
+                        "managementListenAddress": f"{net.OPLE_IPV4}:{ACME_MANAGEMENT_PORT}",
+                        "certificate": str(self.cert_file),
+                        "privateKey": str(self.key_file),
+                        "httpPort": 80,
+                        "tlsPort": 443,
+                        "ocspResponderURL": "",
+                        "externalAccountBindingRequired": False,
+                        # 90 days, like Let's Encrypt (pebble's default of 5 years fails Mozilla's profile).
+                        "certificateValidityPeriod": 90 * 24 * 3600,
+                    }
+                },
+                indent=2,
+            )
+            + "\n",
+        )
         # Every name resolves to the lab host: the portal's name needs no real DNS.
         dns = _start(
-            ["ip", "netns", "exec", self.ns.name, "pebble-challtestsrv", "-defaultIPv4", net.LAB_IPV4, "-defaultIPv6", "",
-             "-dns01", DNS_ADDRESS, "-http01", "", "-https01", "", "-tlsalpn01", "",
-             "-management", f"{net.OPLE_IPV4}:8055"],
-            self.dns_logfile, "pebble-challtestsrv",
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns.name,
+                "pebble-challtestsrv",
+                "-defaultIPv4",
+                net.LAB_IPV4,
+                "-defaultIPv6",
+                "",
+                "-dns01",
+                DNS_ADDRESS,
+                "-http01",
+                "",
+                "-https01",
+                "",
+                "-tlsalpn01",
+                "",
+                "-management",
+                f"{net.OPLE_IPV4}:8055",
+            ],
+            self.dns_logfile,
+            "pebble-challtestsrv",
         )
         pebble = _start(
-            ["ip", "netns", "exec", self.ns.name, "env", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0",
-             "pebble", "-config", str(self.conf), "-dnsserver", DNS_ADDRESS],
-            self.logfile, "pebble",
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns.name,
+                "env",
+                "PEBBLE_VA_NOSLEEP=1",
+                "PEBBLE_WFE_NONCEREJECT=0",
+                "pebble",
+                "-config",
+                str(self.conf),
+                "-dnsserver",
+                DNS_ADDRESS,
+            ],
+            self.logfile,
+            "pebble",
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if not (alive(dns) and alive(pebble)):
-                raise LabError(f"pebble exited at start:\n{_tail(self.logfile)}\n{_tail(self.dns_logfile)}")
+                raise LabError(
+                    f"pebble exited at start:\n{_tail(self.logfile)}\n{_tail(self.dns_logfile)}"
+                )
             if _tcp_listening(net.OPLE_IPV4, ACME_PORT):
                 return
             time.sleep(0.2)

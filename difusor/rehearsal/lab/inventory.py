@@ -22,7 +22,6 @@ from .network import (
     PROXY_URL,
 )
 
-
 DOCKER_PUBLIC_PORT = 82
 DOCKER_TRUSTED_PORT = 81
 

@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 
-
 CSV_CORTE = re.compile(rb"^[^\n]*\n[^0-9]*(\d{1,2})/(\d{1,2})/(\d{4}) (\d{2}):(\d{2})")
 
 
@@ -32,8 +31,16 @@ def corte_matches(body: bytes, release: str) -> bool:
     return release.startswith(f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}")
 
 
-def run(host: str, name: str, path: str, requests: int, threads: int, seconds: float, interval: float,
-        check_corte: bool = False) -> dict:
+def run(
+    host: str,
+    name: str,
+    path: str,
+    requests: int,
+    threads: int,
+    seconds: float,
+    interval: float,
+    check_corte: bool = False,
+) -> dict:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -83,8 +90,12 @@ def run(host: str, name: str, path: str, requests: int, threads: int, seconds: f
         thread.start()
     for thread in workers:
         thread.join()
-    return {"sent": sum(counts.values()), "status": dict(counts), "seconds": round(time.monotonic() - started, 2),
-            "releases_seen": len(releases)}
+    return {
+        "sent": sum(counts.values()),
+        "status": dict(counts),
+        "seconds": round(time.monotonic() - started, 2),
+        "releases_seen": len(releases),
+    }
 
 
 def main() -> None:
@@ -95,11 +106,27 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--interval", type=float, default=0, help="pause per thread between requests")
-    parser.add_argument("--check-corte", action="store_true", help="check each CSV against X-PREP-Corte")
+    parser.add_argument(
+        "--interval", type=float, default=0, help="pause per thread between requests"
+    )
+    parser.add_argument(
+        "--check-corte", action="store_true", help="check each CSV against X-PREP-Corte"
+    )
     args = parser.parse_args()
-    print(json.dumps(run(args.host, args.name, args.path, args.requests, args.threads, args.seconds, args.interval,
-                         args.check_corte)))
+    print(
+        json.dumps(
+            run(
+                args.host,
+                args.name,
+                args.path,
+                args.requests,
+                args.threads,
+                args.seconds,
+                args.interval,
+                args.check_corte,
+            )
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,10 +7,20 @@ import signal
 import subprocess
 from pathlib import Path
 
-from . import network as net
 from ..system import (
-    LabError, alive, all_pids, cmdline, log, pids_with_root, proc_ppid, remove_tree, send, terminate, wait_gone,
+    LabError,
+    alive,
+    all_pids,
+    cmdline,
+    log,
+    pids_with_root,
+    proc_ppid,
+    remove_tree,
+    send,
+    terminate,
+    wait_gone,
 )
+from . import network as net
 
 NSPAWN_RUN_DIR = Path("/run/systemd/nspawn")
 
@@ -54,11 +64,18 @@ class Machine:
         with open(self.logfile, "wb") as out:
             try:
                 self._proc = subprocess.Popen(
-                    self.argv(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                    env=env, start_new_session=True, close_fds=True,
+                    self.argv(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
                 )
             except FileNotFoundError as exc:
-                raise LabError("systemd-nspawn not found: install the host package systemd-container") from exc
+                raise LabError(
+                    "systemd-nspawn not found: install the host package systemd-container"
+                ) from exc
         self.pidfile.write_text(f"{self._proc.pid}\n")
         return self._proc.pid
 

@@ -77,11 +77,13 @@ NAMESPACES: dict[str, Namespace] = {
 
 def namespace(ns: str) -> Namespace:
     """Accept "ople"/"public" or the full netns name."""
-    key = ns[len(NETNS_PREFIX):] if ns.startswith(NETNS_PREFIX) else ns
+    key = ns[len(NETNS_PREFIX) :] if ns.startswith(NETNS_PREFIX) else ns
     try:
         return NAMESPACES[key]
     except KeyError:
-        raise ValueError(f"unknown lab namespace {ns!r}; expected one of {sorted(NAMESPACES)}") from None
+        raise ValueError(
+            f"unknown lab namespace {ns!r}; expected one of {sorted(NAMESPACES)}"
+        ) from None
 
 
 def addresses() -> dict:
@@ -101,6 +103,7 @@ def addresses() -> dict:
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def link_exists(name: str) -> bool:
     return Path("/sys/class/net", name).exists()
@@ -137,10 +140,29 @@ def bridge_netfilter_report() -> str:
 
 # ---------------------------------------------------------------- up / down
 
+
 def setup_bridge() -> None:
-    log.info("creating bridge %s %s/%d %s/%d", BRIDGE, BRIDGE_IPV4, IPV4_PREFIXLEN, BRIDGE_IPV6, IPV6_PREFIXLEN)
-    _ip("link", "add", BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0",
-        "mcast_snooping", "0")
+    log.info(
+        "creating bridge %s %s/%d %s/%d",
+        BRIDGE,
+        BRIDGE_IPV4,
+        IPV4_PREFIXLEN,
+        BRIDGE_IPV6,
+        IPV6_PREFIXLEN,
+    )
+    _ip(
+        "link",
+        "add",
+        BRIDGE,
+        "type",
+        "bridge",
+        "stp_state",
+        "0",
+        "forward_delay",
+        "0",
+        "mcast_snooping",
+        "0",
+    )
     # the host is the controller on this link, never a router: no RA autoconfiguration
     for key, val in (("accept_ra", "0"), ("autoconf", "0")):
         p = Path(f"/proc/sys/net/ipv6/conf/{BRIDGE}/{key}")
@@ -159,7 +181,9 @@ def setup_namespace(n: Namespace) -> None:
     _ip("link", "set", n.host_veth, "up")
     _netns_ip(n.name, "link", "set", "lo", "up")
     _netns_ip(n.name, "addr", "add", f"{n.ipv4}/{IPV4_PREFIXLEN}", "dev", n.inner_iface)
-    _netns_ip(n.name, "-6", "addr", "add", f"{n.ipv6}/{IPV6_PREFIXLEN}", "dev", n.inner_iface, "nodad")
+    _netns_ip(
+        n.name, "-6", "addr", "add", f"{n.ipv6}/{IPV6_PREFIXLEN}", "dev", n.inner_iface, "nodad"
+    )
     _netns_ip(n.name, "link", "set", n.inner_iface, "up")
 
 
@@ -230,7 +254,11 @@ def teardown() -> None:
         log.info("deleting bridge %s", BRIDGE)
         _ip("link", "del", BRIDGE, check=False)
     left = [n.name for n in NAMESPACES.values() if netns_exists(n.name)]
-    left += [l for l in [BRIDGE, MACHINE_VETH, *(n.host_veth for n in NAMESPACES.values())] if link_exists(l)]
+    left += [
+        l
+        for l in [BRIDGE, MACHINE_VETH, *(n.host_veth for n in NAMESPACES.values())]
+        if link_exists(l)
+    ]
     if left:
         raise LabError(f"network leftovers could not be removed: {left}")
 

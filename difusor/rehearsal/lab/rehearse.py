@@ -63,7 +63,12 @@ def run_pyinfra(*args: str, inventory: str = LAB_INVENTORY, timeout: float = 180
     argv = [sys.executable, "-m", "pyinfra", "-y", inventory, *args]
     started = time.monotonic()
     result = subprocess.run(
-        argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, "NO_COLOR": "1"}
+        argv,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "NO_COLOR": "1"},
     )
     run = DeployRun(result.returncode, time.monotonic() - started, result.stdout + result.stderr)
     # Results table, last row: "Grand total  <hosts> <changed> <errors> <no change>".
@@ -120,7 +125,10 @@ class Summary:
                 print(f"rehearsal: SKIP {name}: {message}")
             else:
                 self.add(name, outcome == "passed", message[:160])
-        return {outcome: sum(1 for _, o, _ in cases if o == outcome) for outcome in ("passed", "failed", "skipped")}
+        return {
+            outcome: sum(1 for _, o, _ in cases if o == outcome)
+            for outcome in ("passed", "failed", "skipped")
+        }
 
     @contextmanager
     def failures_recorded(self) -> Iterator[None]:
@@ -129,7 +137,11 @@ class Summary:
         try:
             yield
         except (LabError, subprocess.SubprocessError, OSError) as exc:
-            self.add("rehearsal aborted", False, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+            self.add(
+                "rehearsal aborted",
+                False,
+                str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__,
+            )
             print(exc, file=sys.stderr)
         except (KeyboardInterrupt, SystemExit):
             self.add("rehearsal interrupted", False, "stopped by a signal; cleaned up")
@@ -155,11 +167,22 @@ def parse_junit(report: Path) -> list[tuple[str, str, str]]:
 def run_suite(lab: Lab, summary: Summary) -> bool:
     """The testinfra and network suites against the running lab; one summary line per test."""
     report = lab.workdir / "pytest-report.xml"
-    argv = [sys.executable, "-m", "pytest", "tests/host", "tests/lab", "-p", "no:cacheprovider",
-            "-q", f"--junitxml={report}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "tests/host",
+        "tests/lab",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--junitxml={report}",
+    ]
     result = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, "DIFUSOR_LAB_REUSE": "1"})
     if not report.is_file():
-        return summary.add("testinfra and network suites", False, f"pytest exited {result.returncode}")
+        return summary.add(
+            "testinfra and network suites", False, f"pytest exited {result.returncode}"
+        )
     summary.add_tests(parse_junit(report))
     return result.returncode == 0
 
@@ -173,7 +196,9 @@ def lynis_index(lab: Lab) -> int | None:
 
 
 def chrony_report(lab: Lab) -> str:
-    tracking = ChronyTracking().process(lab.ssh("chronyc -n tracking", timeout=30).stdout.splitlines())
+    tracking = ChronyTracking().process(
+        lab.ssh("chronyc -n tracking", timeout=30).stdout.splitlines()
+    )
     return (
         f"source {tracking['reference']}, offset {tracking['offset_seconds']} s, "
         f"leap status {tracking['leap_status']}"
@@ -190,7 +215,9 @@ def rehearse(with_lynis: bool = True) -> int:
             summary.add("lab up", True, f"{time.monotonic() - started:.0f} s")
 
             first = deploy_lab()
-            if not summary.add("first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"):
+            if not summary.add(
+                "first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"
+            ):
                 print(first.output[-6000:])
                 return 1
             second = deploy_lab()
@@ -203,13 +230,23 @@ def rehearse(with_lynis: bool = True) -> int:
                 print(second.output[-6000:])
             run_suite(lab, summary)
             for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD):
-                detail = f"published over HTTPS {corte.latency_s} s after upload" if corte.published else corte.error
+                detail = (
+                    f"published over HTTPS {corte.latency_s} s after upload"
+                    if corte.published
+                    else corte.error
+                )
                 summary.add(f"simulacro corte {corte.package}", corte.published, detail)
             report = chrony_report(lab)
-            summary.add("time synchronised to the lab's NTP server", f"({NTP_SERVER_IPV4})" in report, report)
+            summary.add(
+                "time synchronised to the lab's NTP server",
+                f"({NTP_SERVER_IPV4})" in report,
+                report,
+            )
             if with_lynis:
                 index = lynis_index(lab)
-                summary.add("Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)")
+                summary.add(
+                    "Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)"
+                )
     finally:
         lab.down()
         summary.print()
@@ -217,12 +254,24 @@ def rehearse(with_lynis: bool = True) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.lab", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", nargs="?", default="rehearse",
-                        choices=["rehearse", "up", "deploy", "simulacro", "down"])
-    parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit (saves about a minute)")
-    parser.add_argument("--cortes", type=int, default=SIMULACRO_CORTES, help="simulacro: cortes to push")
-    parser.add_argument("--period", type=float, default=SIMULACRO_PERIOD, help="simulacro: seconds between pushes")
+    parser = argparse.ArgumentParser(
+        prog="python -m difusor.rehearsal.lab", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="rehearse",
+        choices=["rehearse", "up", "deploy", "simulacro", "down"],
+    )
+    parser.add_argument(
+        "--no-lynis", action="store_true", help="skip the Lynis audit (saves about a minute)"
+    )
+    parser.add_argument(
+        "--cortes", type=int, default=SIMULACRO_CORTES, help="simulacro: cortes to push"
+    )
+    parser.add_argument(
+        "--period", type=float, default=SIMULACRO_PERIOD, help="simulacro: seconds between pushes"
+    )
     parser.add_argument("--actas", type=int, default=11030, help="simulacro: actas per election")
     args = parser.parse_args(argv)
     if args.command == "simulacro":

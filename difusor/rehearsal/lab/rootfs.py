@@ -19,8 +19,18 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from ..system import (
+    LabError,
+    alive,
+    log,
+    pids_with_root,
+    remove_tree,
+    run,
+    sigterm_unwinds,
+    terminate,
+    write_file,
+)
 from . import network as net
-from ..system import LabError, alive, log, pids_with_root, remove_tree, run, sigterm_unwinds, terminate, write_file
 
 # Everything the lab machine needs beyond debootstrap's minbase, in one place:
 # a systemd boot (systemd-networkd comes with systemd), SSH, and what pyinfra needs.
@@ -61,32 +71,57 @@ class RootfsSpec:
     extra_packages: tuple[str, ...] = field(default=())
 
     @classmethod
-    def debian(cls, suite: str = "bookworm", mirror: str = "http://deb.debian.org/debian",
-               security_mirror: str = "http://deb.debian.org/debian-security",
-               components: tuple[str, ...] = ("main",), **kw) -> "RootfsSpec":
-        return cls(suite=suite, mirror=mirror, components=tuple(components),
-                   updates_suites=(f"{suite}-updates",), security_mirror=security_mirror,
-                   security_suites=(f"{suite}-security",), **kw)
+    def debian(
+        cls,
+        suite: str = "bookworm",
+        mirror: str = "http://deb.debian.org/debian",
+        security_mirror: str = "http://deb.debian.org/debian-security",
+        components: tuple[str, ...] = ("main",),
+        **kw,
+    ) -> RootfsSpec:
+        return cls(
+            suite=suite,
+            mirror=mirror,
+            components=tuple(components),
+            updates_suites=(f"{suite}-updates",),
+            security_mirror=security_mirror,
+            security_suites=(f"{suite}-security",),
+            **kw,
+        )
 
     @classmethod
-    def ubuntu(cls, suite: str = "noble", mirror: str = "http://archive.ubuntu.com/ubuntu",
-               security_mirror: str = "http://security.ubuntu.com/ubuntu",
-               components: tuple[str, ...] = ("main", "universe"),
-               keyring: str | None = "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
-               **kw) -> "RootfsSpec":
-        return cls(suite=suite, mirror=mirror, components=tuple(components),
-                   updates_suites=(f"{suite}-updates",), security_mirror=security_mirror,
-                   security_suites=(f"{suite}-security",), keyring=keyring, **kw)
+    def ubuntu(
+        cls,
+        suite: str = "noble",
+        mirror: str = "http://archive.ubuntu.com/ubuntu",
+        security_mirror: str = "http://security.ubuntu.com/ubuntu",
+        components: tuple[str, ...] = ("main", "universe"),
+        keyring: str | None = "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
+        **kw,
+    ) -> RootfsSpec:
+        return cls(
+            suite=suite,
+            mirror=mirror,
+            components=tuple(components),
+            updates_suites=(f"{suite}-updates",),
+            security_mirror=security_mirror,
+            security_suites=(f"{suite}-security",),
+            keyring=keyring,
+            **kw,
+        )
 
     @classmethod
-    def from_env(cls, env: os._Environ | dict | None = None) -> "RootfsSpec":
+    def from_env(cls, env: os._Environ | dict | None = None) -> RootfsSpec:
         """Defaults, overridable by DIFUSOR_LAB_DISTRO (debian|ubuntu), _SUITE, _MIRROR,
         _SECURITY_MIRROR, _COMPONENTS, _KEYRING, _EXTRA_PACKAGES."""
         env = os.environ if env is None else env
         distro = env.get("DIFUSOR_LAB_DISTRO", "debian").lower()
         kw = {}
-        for var, key in (("DIFUSOR_LAB_SUITE", "suite"), ("DIFUSOR_LAB_MIRROR", "mirror"),
-                         ("DIFUSOR_LAB_SECURITY_MIRROR", "security_mirror")):
+        for var, key in (
+            ("DIFUSOR_LAB_SUITE", "suite"),
+            ("DIFUSOR_LAB_MIRROR", "mirror"),
+            ("DIFUSOR_LAB_SECURITY_MIRROR", "security_mirror"),
+        ):
             if env.get(var):
                 kw[key] = env[var]
         if env.get("DIFUSOR_LAB_COMPONENTS"):
@@ -182,13 +217,17 @@ class RootfsCache:
         tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         self._remove_stale()
         started = time.monotonic()
-        log.info("building rootfs: debootstrap %s from %s (a few minutes, cached afterwards)",
-                 spec.suite, spec.mirror)
+        log.info(
+            "building rootfs: debootstrap %s from %s (a few minutes, cached afterwards)",
+            spec.suite,
+            spec.mirror,
+        )
         try:
             remove_tree(build)
             build.mkdir(parents=True)
             argv = [
-                "debootstrap", f"--variant={spec.variant}",
+                "debootstrap",
+                f"--variant={spec.variant}",
                 f"--components={','.join(spec.components)}",
                 f"--include={','.join(spec.all_packages)}",
             ]
@@ -197,8 +236,13 @@ class RootfsCache:
             argv += [spec.suite, str(build), spec.mirror]
             logfile = self.cache_dir / f"debootstrap-{spec.cache_key()}.log"
             with open(logfile, "w") as out:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
             try:
                 rc = proc.wait(timeout=3600)
             except BaseException:
@@ -213,13 +257,16 @@ class RootfsCache:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
-            log.info("rootfs built and cached in %.0fs: %s (%d MiB)", time.monotonic() - started,
-                     target, target.stat().st_size // 2**20)
+            log.info(
+                "rootfs built and cached in %.0fs: %s (%d MiB)",
+                time.monotonic() - started,
+                target,
+                target.stat().st_size // 2**20,
+            )
         finally:
             tmp.unlink(missing_ok=True)
             _kill_chrooted(build)
             remove_tree(build)
-
 
     def _remove_stale(self) -> None:
         """Leftovers of builds that were killed (their pid is in the name)."""
@@ -259,7 +306,11 @@ def _kill_chrooted(root: Path) -> None:
 
 
 def _chroot(root: Path, *argv: str, check: bool = True):
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "LC_ALL": "C",
+        "DEBIAN_FRONTEND": "noninteractive",
+    }
     return run(["chroot", str(root), *argv], env=env, check=check)
 
 
@@ -269,8 +320,10 @@ def _prepare_for_cache(root: Path) -> None:
     _chroot(root, "systemctl", "enable", "systemd-networkd.service")
     # sshd at boot (Debian's postinst normally did this already)
     unit = "ssh.service"
-    if not (root / "lib/systemd/system/ssh.service").exists() and \
-       not (root / "usr/lib/systemd/system/ssh.service").exists():
+    if (
+        not (root / "lib/systemd/system/ssh.service").exists()
+        and not (root / "usr/lib/systemd/system/ssh.service").exists()
+    ):
         unit = "sshd.service"
     _chroot(root, "systemctl", "enable", unit)
     # per-machine identity is created per copy: never cache host keys or a machine id
@@ -299,24 +352,26 @@ def extract(tarball: Path, rootfs: Path) -> None:
 
 
 def network_unit() -> str:
-    return "\n".join([
-        "# difusor lab: static addresses on the lab bridge (generated)",
-        "[Match]",
-        f"Name={net.MACHINE_IFACE}",
-        "",
-        "[Network]",
-        "DHCP=no",
-        "IPv6AcceptRA=no",
-        "LinkLocalAddressing=ipv6",
-        "",
-        "[Address]",
-        f"Address={net.LAB_IPV4}/{net.IPV4_PREFIXLEN}",
-        "",
-        "[Address]",
-        f"Address={net.LAB_IPV6}/{net.IPV6_PREFIXLEN}",
-        "DuplicateAddressDetection=none",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# difusor lab: static addresses on the lab bridge (generated)",
+            "[Match]",
+            f"Name={net.MACHINE_IFACE}",
+            "",
+            "[Network]",
+            "DHCP=no",
+            "IPv6AcceptRA=no",
+            "LinkLocalAddressing=ipv6",
+            "",
+            "[Address]",
+            f"Address={net.LAB_IPV4}/{net.IPV4_PREFIXLEN}",
+            "",
+            "[Address]",
+            f"Address={net.LAB_IPV6}/{net.IPV6_PREFIXLEN}",
+            "DuplicateAddressDetection=none",
+            "",
+        ]
+    )
 
 
 def customize(rootfs: Path, spec: RootfsSpec, public_key: str) -> None:
@@ -325,14 +380,19 @@ def customize(rootfs: Path, spec: RootfsSpec, public_key: str) -> None:
         raise LabError(f"{rootfs} is not a root file system")
     hostname = net.MACHINE
     write_file(rootfs / "etc/hostname", hostname + "\n")
-    write_file(rootfs / "etc/hosts", "\n".join([
-        "127.0.0.1\tlocalhost",
-        f"127.0.1.1\t{hostname}",
-        "::1\tlocalhost ip6-localhost ip6-loopback",
-        "ff02::1\tip6-allnodes",
-        "ff02::2\tip6-allrouters",
-        "",
-    ]))
+    write_file(
+        rootfs / "etc/hosts",
+        "\n".join(
+            [
+                "127.0.0.1\tlocalhost",
+                f"127.0.1.1\t{hostname}",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "ff02::1\tip6-allnodes",
+                "ff02::2\tip6-allrouters",
+                "",
+            ]
+        ),
+    )
     write_file(rootfs / "etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     write_file(rootfs / "etc/systemd/network/10-difusor-host0.network", network_unit())
     # no DNS on the lab link: apt goes through the host's proxy, which resolves names

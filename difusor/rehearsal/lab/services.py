@@ -10,8 +10,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import network as net
 from ..system import LabError, alive, all_pids, cmdline, log, terminate, write_file
+from . import network as net
 
 
 def _start(argv: list[str], logfile: Path, what: str) -> int:
@@ -19,8 +19,12 @@ def _start(argv: list[str], logfile: Path, what: str) -> int:
     with open(logfile, "wb") as out:  # one log per up
         try:
             proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
             )
         except FileNotFoundError as exc:
             raise LabError(f"{argv[0]} not found: install the host package for {what}") from exc
@@ -41,12 +45,19 @@ def pids_with_arg(arg: str) -> list[int]:
 
 # ---------------------------------------------------------------- tinyproxy
 
+
 class Proxy:
     """tinyproxy as a forward HTTP proxy for apt: by default the lab's, on the bridge; the
     Vagrant rehearsal runs another one on its management network (``listen``/``allow``)."""
 
-    def __init__(self, workdir: Path, listen: str = net.PROXY_HOST, port: int = net.PROXY_PORT,
-                 allow: tuple[str, ...] = (net.IPV4_PREFIX,), purpose: str = "the lab machine's apt"):
+    def __init__(
+        self,
+        workdir: Path,
+        listen: str = net.PROXY_HOST,
+        port: int = net.PROXY_PORT,
+        allow: tuple[str, ...] = (net.IPV4_PREFIX,),
+        purpose: str = "the lab machine's apt",
+    ):
         self.workdir = workdir
         self.listen, self.port, self.allow, self.purpose = listen, port, allow, purpose
         self.url = f"http://{listen}:{port}"
@@ -55,21 +66,23 @@ class Proxy:
         self.pidfile = workdir / "tinyproxy.pid"
 
     def config(self) -> str:
-        return "\n".join([
-            f"# difusor: forward HTTP proxy for {self.purpose} (generated)",
-            "User nobody",
-            "Group nogroup",
-            f"Listen {self.listen}",
-            f"Port {self.port}",
-            "Timeout 600",
-            "MaxClients 50",
-            "LogLevel Info",
-            *(f"Allow {prefix}" for prefix in self.allow),
-            "DisableViaHeader yes",
-            # CONNECT (https through the proxy) only to the usual TLS port
-            "ConnectPort 443",
-            "",
-        ])
+        return "\n".join(
+            [
+                f"# difusor: forward HTTP proxy for {self.purpose} (generated)",
+                "User nobody",
+                "Group nogroup",
+                f"Listen {self.listen}",
+                f"Port {self.port}",
+                "Timeout 600",
+                "MaxClients 50",
+                "LogLevel Info",
+                *(f"Allow {prefix}" for prefix in self.allow),
+                "DisableViaHeader yes",
+                # CONNECT (https through the proxy) only to the usual TLS port
+                "ConnectPort 443",
+                "",
+            ]
+        )
 
     def start(self) -> int:
         self.stop()  # one of ours left by an interrupted run
@@ -104,13 +117,19 @@ def _tcp_listening(host: str, port: int) -> bool:
 
 # ---------------------------------------------------------------- chronyd
 
+
 class NtpServer:
     """chronyd -x as an NTP server: by default the lab's, in the trusted-source namespace;
     the Vagrant rehearsal runs another one on this machine (``netns=None``, ``bind``)."""
 
-    def __init__(self, workdir: Path, netns: str | None = net.NAMESPACES["ople"].name,
-                 allow: tuple[str, ...] = (net.IPV4_PREFIX, net.IPV6_PREFIX), bind: str | None = None,
-                 name: str = "chrony-ople"):
+    def __init__(
+        self,
+        workdir: Path,
+        netns: str | None = net.NAMESPACES["ople"].name,
+        allow: tuple[str, ...] = (net.IPV4_PREFIX, net.IPV6_PREFIX),
+        bind: str | None = None,
+        name: str = "chrony-ople",
+    ):
         self.workdir = workdir
         self.netns, self.allow, self.bind = netns, allow, bind
         self.conf = workdir / f"{name}.conf"
@@ -118,17 +137,19 @@ class NtpServer:
         self.pidfile = workdir / f"{name}.pid"
 
     def config(self) -> str:
-        return "\n".join([
-            "# difusor: NTP server for the rehearsal network (generated)",
-            "# started with -x: it never adjusts the host clock; no driftfile, no rtc",
-            f"local stratum {net.NTP_STRATUM}",
-            *(f"allow {prefix}" for prefix in self.allow),
-            *([f"bindaddress {self.bind}"] if self.bind else []),
-            "cmdport 0",
-            "bindcmdaddress /",  # no Unix command socket either
-            f"pidfile {self.pidfile}",
-            "",
-        ])
+        return "\n".join(
+            [
+                "# difusor: NTP server for the rehearsal network (generated)",
+                "# started with -x: it never adjusts the host clock; no driftfile, no rtc",
+                f"local stratum {net.NTP_STRATUM}",
+                *(f"allow {prefix}" for prefix in self.allow),
+                *([f"bindaddress {self.bind}"] if self.bind else []),
+                "cmdport 0",
+                "bindcmdaddress /",  # no Unix command socket either
+                f"pidfile {self.pidfile}",
+                "",
+            ]
+        )
 
     def start(self) -> int:
         self.stop()  # one of ours left by an interrupted run
@@ -140,7 +161,11 @@ class NtpServer:
         time.sleep(0.3)
         if not alive(pid):
             raise LabError(f"chronyd exited at start:\n{_tail(self.logfile)}")
-        log.info("NTP server up %s(pid %d)", f"in {self.netns} " if self.netns else f"on {self.bind} ", pid)
+        log.info(
+            "NTP server up %s(pid %d)",
+            f"in {self.netns} " if self.netns else f"on {self.bind} ",
+            pid,
+        )
         return pid
 
     def stop(self) -> None:
@@ -152,7 +177,9 @@ class NtpServer:
 def ntp_query_in_netns(ns: str, server: str, timeout: float = 3) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["ip", "netns", "exec", ns, *net.probe_argv(net.NTP_PROBE, server, timeout)],
-        capture_output=True, text=True, timeout=timeout + 10,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 10,
     )
 
 

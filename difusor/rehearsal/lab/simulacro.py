@@ -48,21 +48,50 @@ def recent_cortes_start(count: int, period_minutes: int = 1) -> datetime:
     return now - timedelta(minutes=period_minutes * (count - 1))
 
 
-def push(lab: Lab, package: Path, password: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def push(
+    lab: Lab, package: Path, password: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """rsync one package from the trusted namespace, as the institute does."""
     return subprocess.run(
-        ["ip", "netns", "exec", OPLE_NETNS, "env", f"RSYNC_PASSWORD={password}",
-         "rsync", "--timeout=60", "--times", str(package), RSYNC_URL],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [
+            "ip",
+            "netns",
+            "exec",
+            OPLE_NETNS,
+            "env",
+            f"RSYNC_PASSWORD={password}",
+            "rsync",
+            "--timeout=60",
+            "--times",
+            str(package),
+            RSYNC_URL,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
 
 
 def live_package(ns: str = PUBLIC_NETNS) -> str | None:
     """The package name in the portal's /corte.json, fetched over HTTPS from a namespace."""
     result = subprocess.run(
-        ["ip", "netns", "exec", ns, "curl", "-sk", "--max-time", "5",
-         "--resolve", f"{PORTAL_NAME}:443:{LAB_IPV4}", f"https://{PORTAL_NAME}/corte.json"],
-        capture_output=True, text=True, timeout=15,
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "curl",
+            "-sk",
+            "--max-time",
+            "5",
+            "--resolve",
+            f"{PORTAL_NAME}:443:{LAB_IPV4}",
+            f"https://{PORTAL_NAME}/corte.json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=15,
     )
     try:
         return json.loads(result.stdout).get("package")
@@ -80,13 +109,28 @@ def wait_live(name: str, timeout: float = 60) -> float | None:
     return None
 
 
-def run_simulacro(lab: Lab, cortes: int, period_seconds: float, actas: int = 11030, nesting: str = "zip",
-                  site: SiteSpec | None = None, start: datetime | None = None) -> list[CorteReport]:
+def run_simulacro(
+    lab: Lab,
+    cortes: int,
+    period_seconds: float,
+    actas: int = 11030,
+    nesting: str = "zip",
+    site: SiteSpec | None = None,
+    start: datetime | None = None,
+) -> list[CorteReport]:
     """Push ``cortes`` packages, one minute of corte time apart, ending now unless ``start``."""
     workdir = lab.workdir / "simulacro"
     shutil.rmtree(workdir, ignore_errors=True)
-    packages = generate_series(workdir, cortes, start=start or recent_cortes_start(cortes), period_minutes=1,
-                               actas=actas, nesting=nesting, seed=int(time.time()), site=site)
+    packages = generate_series(
+        workdir,
+        cortes,
+        start=start or recent_cortes_start(cortes),
+        period_minutes=1,
+        actas=actas,
+        nesting=nesting,
+        seed=int(time.time()),
+        site=site,
+    )
     password = lab_secrets()["DIFUSOR_RSYNC_PASSWORD"]
     reports = []
     next_push = time.monotonic()
@@ -104,8 +148,11 @@ def run_simulacro(lab: Lab, cortes: int, period_seconds: float, actas: int = 110
             report.latency_s = round(latency, 3) if latency is not None else None
             if latency is None:
                 report.error = "not live within 60 s"
-        print(f"simulacro: {report.package} pushed={report.pushed} published={report.published} "
-              f"latency={report.latency_s} s {report.error}".rstrip(), flush=True)
+        print(
+            f"simulacro: {report.package} pushed={report.pushed} published={report.published} "
+            f"latency={report.latency_s} s {report.error}".rstrip(),
+            flush=True,
+        )
         reports.append(report)
     return reports
 

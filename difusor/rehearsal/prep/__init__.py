@@ -20,7 +20,19 @@ from .generator import (
 from .reader import PrepCsv, read_prep_csv, unguard
 
 __all__ = [
-    "PRESETS", "Dialect", "parse_dialect", "SUMMARY_FIELDS", "Series", "SiteSpec", "data_columns",
-    "generate_series", "make_package", "package_name", "trunc_pct", "write_sidecar", "PrepCsv",
-    "read_prep_csv", "unguard",
+    "PRESETS",
+    "SUMMARY_FIELDS",
+    "Dialect",
+    "PrepCsv",
+    "Series",
+    "SiteSpec",
+    "data_columns",
+    "generate_series",
+    "make_package",
+    "package_name",
+    "parse_dialect",
+    "read_prep_csv",
+    "trunc_pct",
+    "unguard",
+    "write_sidecar",
 ]

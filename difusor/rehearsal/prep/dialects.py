@@ -40,10 +40,19 @@ PRESETS: dict[str, Dialect] = {
     # what spreadsheet-minded institutes ship: UTF-8 with BOM, CRLF
     "ople": Dialect(encoding="utf-8-sig", newline="\r\n"),
     # older files: ISO-8859-1, CRLF, sep= line, thousands separators, '...% and ="KEY"
-    "legacy": Dialect(encoding="latin-1", newline="\r\n", sep_line=True, thousands=True,
-                      pct_quote=True, guard="excel", date_style="ymd"),
+    "legacy": Dialect(
+        encoding="latin-1",
+        newline="\r\n",
+        sep_line=True,
+        thousands=True,
+        pct_quote=True,
+        guard="excel",
+        date_style="ymd",
+    ),
     # pipe, ISO-8859-1, old Mac CR line ends, short dates
-    "pipe-latin1-cr": Dialect(delimiter="|", encoding="latin-1", newline="\r", date_style="dmy-short"),
+    "pipe-latin1-cr": Dialect(
+        delimiter="|", encoding="latin-1", newline="\r", date_style="dmy-short"
+    ),
 }
 
 TOKENS = {
@@ -66,7 +75,7 @@ TOKENS = {
 }
 
 
-def parse_dialect(spec: "str | Dialect | None") -> Dialect:
+def parse_dialect(spec: str | Dialect | None) -> Dialect:
     """``None``/``""`` -> ine; a preset name; or tokens joined by ``+`` or ``,``."""
     if isinstance(spec, Dialect):
         return spec

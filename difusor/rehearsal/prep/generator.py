@@ -37,11 +37,11 @@ import math
 import os
 import random
 import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Sequence
 from zoneinfo import ZoneInfo
 
 from .catalog import DISTRICT_NAMES, ELECTIONS, OBS_COUNTED, OBS_NOT_COUNTED, PARTIES, STATES
@@ -51,28 +51,67 @@ TZ_NAME = "America/Mexico_City"
 _EPOCH = datetime(1970, 1, 1)
 
 SUMMARY_FIELDS = [
-    "ACTAS_ESPERADAS", "ACTAS_REGISTRADAS", "ACTAS_FUERA_CATALOGO", "ACTAS_CAPTURADAS",
-    "PORCENTAJE_ACTAS_CAPTURADAS", "ACTAS_CONTABILIZADAS", "PORCENTAJE_ACTAS_CONTABILIZADAS",
-    "PORCENTAJE_ACTAS_INCONSISTENCIAS", "ACTAS_NO_CONTABILIZADAS", "LISTA_NOMINAL_ACTAS_CONTABILIZADAS",
-    "TOTAL_VOTOS_C_CS", "TOTAL_VOTOS_S_CS", "PORCENTAJE_PARTICIPACION_CIUDADANA",
+    "ACTAS_ESPERADAS",
+    "ACTAS_REGISTRADAS",
+    "ACTAS_FUERA_CATALOGO",
+    "ACTAS_CAPTURADAS",
+    "PORCENTAJE_ACTAS_CAPTURADAS",
+    "ACTAS_CONTABILIZADAS",
+    "PORCENTAJE_ACTAS_CONTABILIZADAS",
+    "PORCENTAJE_ACTAS_INCONSISTENCIAS",
+    "ACTAS_NO_CONTABILIZADAS",
+    "LISTA_NOMINAL_ACTAS_CONTABILIZADAS",
+    "TOTAL_VOTOS_C_CS",
+    "TOTAL_VOTOS_S_CS",
+    "PORCENTAJE_PARTICIPACION_CIUDADANA",
 ]
-PERCENT_FIELDS = {"PORCENTAJE_ACTAS_CAPTURADAS", "PORCENTAJE_ACTAS_CONTABILIZADAS",
-                  "PORCENTAJE_ACTAS_INCONSISTENCIAS", "PORCENTAJE_PARTICIPACION_CIUDADANA"}
+PERCENT_FIELDS = {
+    "PORCENTAJE_ACTAS_CAPTURADAS",
+    "PORCENTAJE_ACTAS_CONTABILIZADAS",
+    "PORCENTAJE_ACTAS_INCONSISTENCIAS",
+    "PORCENTAJE_PARTICIPACION_CIUDADANA",
+}
 
 PARTY_COLUMNS = [p for p, _ in PARTIES]
 _HEAD = ["CLAVE_CASILLA", "CLAVE_ACTA", "ID_ENTIDAD", "ENTIDAD"]
-_CASILLA = ["SECCION", "ID_CASILLA", "TIPO_CASILLA", "EXT_CONTIGUA", "UBICACION_CASILLA", "TIPO_ACTA",
-            "TOTAL_BOLETAS_SOBRANTES", "TOTAL_PERSONAS_VOTARON", "TOTAL_REP_PARTIDO_CI_VOTARON",
-            "TOTAL_VOTOS_SACADOS"]
-_TAIL = ["TOTAL_VOTOS_ASENTADO", "TOTAL_VOTOS_CALCULADO", "LISTA_NOMINAL", "REPRESENTANTES_PP_CI",
-         "OBSERVACIONES", "CONTABILIZADA", "MECANISMOS_TRASLADO", "CODIGO_INTEGRIDAD",
-         "FECHA_HORA_ACOPIO", "FECHA_HORA_CAPTURA", "FECHA_HORA_VERIFICACION", "ORIGEN",
-         "DIGITALIZACION", "TIPO_DOCUMENTO", "COTEJADA"]
+_CASILLA = [
+    "SECCION",
+    "ID_CASILLA",
+    "TIPO_CASILLA",
+    "EXT_CONTIGUA",
+    "UBICACION_CASILLA",
+    "TIPO_ACTA",
+    "TOTAL_BOLETAS_SOBRANTES",
+    "TOTAL_PERSONAS_VOTARON",
+    "TOTAL_REP_PARTIDO_CI_VOTARON",
+    "TOTAL_VOTOS_SACADOS",
+]
+_TAIL = [
+    "TOTAL_VOTOS_ASENTADO",
+    "TOTAL_VOTOS_CALCULADO",
+    "LISTA_NOMINAL",
+    "REPRESENTANTES_PP_CI",
+    "OBSERVACIONES",
+    "CONTABILIZADA",
+    "MECANISMOS_TRASLADO",
+    "CODIGO_INTEGRIDAD",
+    "FECHA_HORA_ACOPIO",
+    "FECHA_HORA_CAPTURA",
+    "FECHA_HORA_VERIFICACION",
+    "ORIGEN",
+    "DIGITALIZACION",
+    "TIPO_DOCUMENTO",
+    "COTEJADA",
+]
 
 
 def data_columns(election: str) -> list[str]:
     federal = ELECTIONS[election][2]
-    district = ["ID_DISTRITO_FEDERAL", "DISTRITO_FEDERAL"] if federal else ["ID_DISTRITO_LOCAL", "DISTRITO_LOCAL"]
+    district = (
+        ["ID_DISTRITO_FEDERAL", "DISTRITO_FEDERAL"]
+        if federal
+        else ["ID_DISTRITO_LOCAL", "DISTRITO_LOCAL"]
+    )
     return _HEAD + district + _CASILLA + PARTY_COLUMNS + _TAIL
 
 
@@ -92,7 +131,7 @@ def utc_offset_label(dt: datetime) -> str:
     return f"UTC{sign}{h}" + (f":{m:02d}" if m else "")
 
 
-def package_name(corte: datetime, state: str = "VER", election: Optional[str] = None) -> str:
+def package_name(corte: datetime, state: str = "VER", election: str | None = None) -> str:
     mid = f"PREP_{election}_" if election else "PREP_"
     return f"{corte:%Y%m%d_%H%M}_{mid}{state}.zip"
 
@@ -180,27 +219,95 @@ def _population(state: str, actas: int, elections: tuple, seed: int, fuera: int)
         rows: list[_Acta] = []
         for idx, (sec, tipo, cid, ext, district, lista, ubic) in enumerate(catalog):
             clave_casilla = f"{id_ent:02d}{sec:04d}{tipo}{cid:02d}{ext:02d}"
-            rows.append(_make_acta(erng, clave_casilla, tipo_acta, id_ent, ent, district, federal,
-                                   sec, tipo, cid, ext, ubic, lista,
-                                   (base_u[idx] + erng.random()) / max(actas, 1), district_w[district],
-                                   kind=None, seed=seed, election=election))
+            rows.append(
+                _make_acta(
+                    erng,
+                    clave_casilla,
+                    tipo_acta,
+                    id_ent,
+                    ent,
+                    district,
+                    federal,
+                    sec,
+                    tipo,
+                    cid,
+                    ext,
+                    ubic,
+                    lista,
+                    (base_u[idx] + erng.random()) / max(actas, 1),
+                    district_w[district],
+                    kind=None,
+                    seed=seed,
+                    election=election,
+                )
+            )
         extra: list[_Acta] = []
         for k in range(fuera):
             sec = n_sections + 1 + k
             clave_casilla = f"{id_ent:02d}{sec:04d}B01{0:02d}"
-            extra.append(_make_acta(erng, clave_casilla, tipo_acta, id_ent, ent, erng.randrange(30), federal,
-                                    sec, "B", 1, 0, "1", 0, erng.uniform(0.0, 0.9), district_w[0],
-                                    kind=4, seed=seed, election=election))
+            extra.append(
+                _make_acta(
+                    erng,
+                    clave_casilla,
+                    tipo_acta,
+                    id_ent,
+                    ent,
+                    erng.randrange(30),
+                    federal,
+                    sec,
+                    "B",
+                    1,
+                    0,
+                    "1",
+                    0,
+                    erng.uniform(0.0, 0.9),
+                    district_w[0],
+                    kind=4,
+                    seed=seed,
+                    election=election,
+                )
+            )
         result[election] = (rows, extra)
     return result
 
 
-def _make_acta(rng, clave_casilla, tipo_acta, id_ent, ent, district, federal, sec, tipo, cid, ext, ubic,
-               lista, u, weights, *, kind, seed, election) -> _Acta:
+def _make_acta(
+    rng,
+    clave_casilla,
+    tipo_acta,
+    id_ent,
+    ent,
+    district,
+    federal,
+    sec,
+    tipo,
+    cid,
+    ext,
+    ubic,
+    lista,
+    u,
+    weights,
+    *,
+    kind,
+    seed,
+    election,
+) -> _Acta:
     dist_name = DISTRICT_NAMES[district] if not federal else f"DISTRITO FEDERAL {district + 1:02d}"
     clave_acta = f"{clave_casilla}{tipo_acta:02d}"
-    prefix = [None, None, str(id_ent), ent, str(district + 1), dist_name, str(sec), str(cid), tipo,
-              str(ext), ubic, str(tipo_acta)]
+    prefix = [
+        None,
+        None,
+        str(id_ent),
+        ent,
+        str(district + 1),
+        dist_name,
+        str(sec),
+        str(cid),
+        tipo,
+        str(ext),
+        ubic,
+        str(tipo_acta),
+    ]
     if kind is None:
         r = rng.random()
         kind = 0 if r < 0.95 else 1 if r < 0.975 else 2 if r < 0.98 else 3
@@ -238,19 +345,37 @@ def _make_acta(rng, clave_casilla, tipo_acta, id_ent, ent, district, federal, se
     reps = int(rnd() * 5)
     boletas = max(0, (lista or 750) - voters)
     return _Acta(
-        clave_casilla=clave_casilla, clave_acta=clave_acta, prefix=prefix, tipo=tipo, lista=lista,
-        u=u, acq_min=5 + int(rnd() * 36), cap_min=1 + int(rnd() * 4), kind=kind, obs=obs, cells=cells,
-        calc=calc, asentado=asentado, boletas=boletas, votaron=voters + reps, reps=reps,
-        sacados=voters + reps, rep_pp=2 + int(rnd() * 9), traslado="DFI"[int(rnd() * 3)],
+        clave_casilla=clave_casilla,
+        clave_acta=clave_acta,
+        prefix=prefix,
+        tipo=tipo,
+        lista=lista,
+        u=u,
+        acq_min=5 + int(rnd() * 36),
+        cap_min=1 + int(rnd() * 4),
+        kind=kind,
+        obs=obs,
+        cells=cells,
+        calc=calc,
+        asentado=asentado,
+        boletas=boletas,
+        votaron=voters + reps,
+        reps=reps,
+        sacados=voters + reps,
+        rep_pp=2 + int(rnd() * 9),
+        traslado="DFI"[int(rnd() * 3)],
         origen="CASILLA" if rnd() < 0.7 else "CATD",
-        digital="MOVIL" if rnd() < 0.7 else "ESCANER", cotejada="1" if rnd() < 0.9 else "0",
+        digital="MOVIL" if rnd() < 0.7 else "ESCANER",
+        cotejada="1" if rnd() < 0.9 else "0",
     )
 
 
 # ----------------------------------------------------------------------------- time models
 
 
-def series_capture_model(start: datetime, end: datetime, final: float, k: float = 3.0) -> Callable[[float], datetime]:
+def series_capture_model(
+    start: datetime, end: datetime, final: float, k: float = 3.0
+) -> Callable[[float], datetime]:
     """A rising, concave capture curve from ``start`` (0 %) to ``end`` (``final``).
 
     An acta of rank u becomes captured (verified) at the time the curve passes u; ranks above
@@ -270,7 +395,9 @@ def series_capture_model(start: datetime, end: datetime, final: float, k: float 
     return when
 
 
-def fraction_capture_model(corte: datetime, fraction: float, span: timedelta = timedelta(hours=6)) -> Callable[[float], datetime]:
+def fraction_capture_model(
+    corte: datetime, fraction: float, span: timedelta = timedelta(hours=6)
+) -> Callable[[float], datetime]:
     """Exactly ``fraction`` of ranks captured by ``corte``, spread over ``span`` before it."""
     fraction = max(0.0, min(1.0, fraction))
 
@@ -305,14 +432,28 @@ def _site_static(spec: SiteSpec) -> tuple:
     text_each = 6_000
     bin_each = max(1, (spec.bytes - n_text * text_each // 4) // n_bin)
     out = []
-    words = ["casilla", "seccion", "distrito", "votos", "actas", "partido", "coalicion", "resultado",
-             "entidad", "municipio", "porcentaje", "participacion"]
+    words = [
+        "casilla",
+        "seccion",
+        "distrito",
+        "votos",
+        "actas",
+        "partido",
+        "coalicion",
+        "resultado",
+        "entidad",
+        "municipio",
+        "porcentaje",
+        "participacion",
+    ]
     for i in range(n_text):
         kind = ("html", "js", "json")[i % 3]
         folder = {"html": "distritos", "js": "assets/js", "json": "data/secciones"}[kind]
-        body = " ".join(rng.choice(words) + str(rng.randrange(10_000)) for _ in range(text_each // 10))
+        body = " ".join(
+            rng.choice(words) + str(rng.randrange(10_000)) for _ in range(text_each // 10)
+        )
         if kind == "html":
-            text = f"<!doctype html><html lang=\"es\"><head><meta charset=\"utf-8\"><title>{i}</title></head><body><p>{body}</p></body></html>\n"
+            text = f'<!doctype html><html lang="es"><head><meta charset="utf-8"><title>{i}</title></head><body><p>{body}</p></body></html>\n'
         elif kind == "js":
             text = f"/* module {i} */\nexport const data{i} = {body!r};\n"
         else:
@@ -327,11 +468,30 @@ def _site_static(spec: SiteSpec) -> tuple:
 def _site_files(spec: SiteSpec, corte: datetime, summaries: dict) -> list:
     files = list(_site_static(spec))
     stamp = corte.isoformat()
-    files.append(("index.html", f"<!doctype html><html lang=\"es\"><head><meta charset=\"utf-8\"><title>PREP</title></head><body><script src=\"assets/js/app.js\"></script><p>Corte {stamp}</p></body></html>\n".encode(), zipfile.ZIP_DEFLATED))
-    files.append(("assets/js/app.js", b"fetch('data/corte.json?'+Math.random()).then(r=>r.json());\n", zipfile.ZIP_DEFLATED))
+    files.append(
+        (
+            "index.html",
+            f'<!doctype html><html lang="es"><head><meta charset="utf-8"><title>PREP</title></head><body><script src="assets/js/app.js"></script><p>Corte {stamp}</p></body></html>\n'.encode(),
+            zipfile.ZIP_DEFLATED,
+        )
+    )
+    files.append(
+        (
+            "assets/js/app.js",
+            b"fetch('data/corte.json?'+Math.random()).then(r=>r.json());\n",
+            zipfile.ZIP_DEFLATED,
+        )
+    )
     files.append(("data/corte.json", ('{"corte": "%s"}\n' % stamp).encode(), zipfile.ZIP_DEFLATED))
     import json
-    files.append(("data/resumen.json", json.dumps({"corte": stamp, "resumen": summaries}, ensure_ascii=False).encode(), zipfile.ZIP_DEFLATED))
+
+    files.append(
+        (
+            "data/resumen.json",
+            json.dumps({"corte": stamp, "resumen": summaries}, ensure_ascii=False).encode(),
+            zipfile.ZIP_DEFLATED,
+        )
+    )
     return files
 
 
@@ -344,20 +504,20 @@ class Series:
     def __init__(
         self,
         *,
-        start: "datetime | str" = "2024-06-02T20:00",
+        start: datetime | str = "2024-06-02T20:00",
         cortes: int = 97,
         period_minutes: int = 15,
         state: str = "VER",
         actas: int = 11030,
-        elections: "Sequence[str] | str" = ("GUB", "DIP_LOC"),
-        dialect: "Dialect | str | None" = None,
+        elections: Sequence[str] | str = ("GUB", "DIP_LOC"),
+        dialect: Dialect | str | None = None,
         seed: int = 2024,
         final_capture: float = 0.98,
-        fuera_catalogo: Optional[int] = None,
+        fuera_catalogo: int | None = None,
         nesting: str = "zip",
         timezone: str = TZ_NAME,
-        capture_model: Optional[Callable[[float], datetime]] = None,
-        site: Optional[SiteSpec] = None,
+        capture_model: Callable[[float], datetime] | None = None,
+        site: SiteSpec | None = None,
         compresslevel: int = 6,
     ):
         self.tz = ZoneInfo(timezone)
@@ -382,13 +542,18 @@ class Series:
         self.compresslevel = compresslevel
         if fuera_catalogo is None:
             fuera_catalogo = self.actas // 5000
-        self.population = _population(self.state, self.actas, self.elections, seed, int(fuera_catalogo))
+        self.population = _population(
+            self.state, self.actas, self.elections, seed, int(fuera_catalogo)
+        )
         end = self.corte_time(self.cortes - 1)
         self.model = capture_model or series_capture_model(self.start, end, final_capture)
         self._times: dict = {}
         self._rows: dict = {}
         for election, (rows, extra) in self.population.items():
-            self._times[election] = [self._acta_times(a) for a in rows], [self._acta_times(a) for a in extra]
+            self._times[election] = (
+                [self._acta_times(a) for a in rows],
+                [self._acta_times(a) for a in extra],
+            )
 
     # -- time
     def corte_time(self, i: int) -> datetime:
@@ -423,17 +588,59 @@ class Series:
         prefix[1] = d.key(a.clave_acta)
         n = len(PARTY_COLUMNS)
         if state == 0:  # not yet registered
-            fields = prefix + [""] * (4 + n) + ["", "", str(a.lista), "", "", "-", "", "", "", "", "", "", "", "", ""]
+            fields = (
+                prefix
+                + [""] * (4 + n)
+                + ["", "", str(a.lista), "", "", "-", "", "", "", "", "", "", "", "", ""]
+            )
         elif state == 1:  # registered (acopio), not yet captured
-            fields = prefix + [""] * (4 + n) + ["", "", str(a.lista), "", "", "-", a.traslado, "",
-                                                self._fmt(acopio), "", "", a.origen, "", "", ""]
+            fields = (
+                prefix
+                + [""] * (4 + n)
+                + [
+                    "",
+                    "",
+                    str(a.lista),
+                    "",
+                    "",
+                    "-",
+                    a.traslado,
+                    "",
+                    self._fmt(acopio),
+                    "",
+                    "",
+                    a.origen,
+                    "",
+                    "",
+                    "",
+                ]
+            )
         else:
             contab = "2" if a.kind == 4 else "1" if a.counted else "0"
-            fields = prefix + [str(a.boletas), str(a.votaron), str(a.reps), str(a.sacados)] + a.cells + [
-                str(a.asentado), str(a.calc), str(a.lista), str(a.rep_pp), a.obs, contab, a.traslado,
-                hashlib.sha256(f"{self.seed}|{election}|{a.clave_acta}|acta".encode()).hexdigest(),
-                self._fmt(acopio), self._fmt(captured), self._fmt(verified),
-                a.origen, a.digital, "ACTA PREP", a.cotejada]
+            fields = (
+                prefix
+                + [str(a.boletas), str(a.votaron), str(a.reps), str(a.sacados)]
+                + a.cells
+                + [
+                    str(a.asentado),
+                    str(a.calc),
+                    str(a.lista),
+                    str(a.rep_pp),
+                    a.obs,
+                    contab,
+                    a.traslado,
+                    hashlib.sha256(
+                        f"{self.seed}|{election}|{a.clave_acta}|acta".encode()
+                    ).hexdigest(),
+                    self._fmt(acopio),
+                    self._fmt(captured),
+                    self._fmt(verified),
+                    a.origen,
+                    a.digital,
+                    "ACTA PREP",
+                    a.cotejada,
+                ]
+            )
         row = d.delimiter.join(fields)
         self._rows[key] = row
         return row
@@ -473,12 +680,18 @@ class Series:
                 registradas += 1
                 out.append(self._row(election, True, i, 2))
         summary = {
-            "ACTAS_ESPERADAS": esperadas, "ACTAS_REGISTRADAS": registradas, "ACTAS_FUERA_CATALOGO": fuera,
-            "ACTAS_CAPTURADAS": capturadas, "PORCENTAJE_ACTAS_CAPTURADAS": trunc_pct(capturadas, esperadas),
-            "ACTAS_CONTABILIZADAS": contab, "PORCENTAJE_ACTAS_CONTABILIZADAS": trunc_pct(contab, esperadas),
+            "ACTAS_ESPERADAS": esperadas,
+            "ACTAS_REGISTRADAS": registradas,
+            "ACTAS_FUERA_CATALOGO": fuera,
+            "ACTAS_CAPTURADAS": capturadas,
+            "PORCENTAJE_ACTAS_CAPTURADAS": trunc_pct(capturadas, esperadas),
+            "ACTAS_CONTABILIZADAS": contab,
+            "PORCENTAJE_ACTAS_CONTABILIZADAS": trunc_pct(contab, esperadas),
             "PORCENTAJE_ACTAS_INCONSISTENCIAS": trunc_pct(inconsist, esperadas),
-            "ACTAS_NO_CONTABILIZADAS": capturadas - contab, "LISTA_NOMINAL_ACTAS_CONTABILIZADAS": lista,
-            "TOTAL_VOTOS_C_CS": votos_c, "TOTAL_VOTOS_S_CS": votos_s,
+            "ACTAS_NO_CONTABILIZADAS": capturadas - contab,
+            "LISTA_NOMINAL_ACTAS_CONTABILIZADAS": lista,
+            "TOTAL_VOTOS_C_CS": votos_c,
+            "TOTAL_VOTOS_S_CS": votos_s,
             "PORCENTAJE_PARTICIPACION_CIUDADANA": trunc_pct(votos_s, lista),
         }
         return summary, out
@@ -514,18 +727,43 @@ class Series:
         districted = election not in ("GUB", "GOB", "PRES", "SEN")
         lines = []
         if districted:
-            dcols = ["ID_DISTRITO_FEDERAL", "DISTRITO_FEDERAL"] if federal else ["ID_DISTRITO_LOCAL", "DISTRITO_LOCAL"]
-            lines.append(["ID_ENTIDAD", "ENTIDAD", *dcols, "PARTIDO_CI", "CANDIDATURA_PROPIETARIA", "CANDIDATURA_SUPLENTE"])
+            dcols = (
+                ["ID_DISTRITO_FEDERAL", "DISTRITO_FEDERAL"]
+                if federal
+                else ["ID_DISTRITO_LOCAL", "DISTRITO_LOCAL"]
+            )
+            lines.append(
+                [
+                    "ID_ENTIDAD",
+                    "ENTIDAD",
+                    *dcols,
+                    "PARTIDO_CI",
+                    "CANDIDATURA_PROPIETARIA",
+                    "CANDIDATURA_SUPLENTE",
+                ]
+            )
             for dist in range(30):
                 name = DISTRICT_NAMES[dist] if not federal else f"DISTRITO FEDERAL {dist + 1:02d}"
                 for p in PARTY_COLUMNS[:-2]:
-                    lines.append([str(id_ent), ent, str(dist + 1), name, p,
-                                  f"CANDIDATURA {p} {dist + 1:02d}", f"SUPLENCIA {p} {dist + 1:02d}"])
+                    lines.append(
+                        [
+                            str(id_ent),
+                            ent,
+                            str(dist + 1),
+                            name,
+                            p,
+                            f"CANDIDATURA {p} {dist + 1:02d}",
+                            f"SUPLENCIA {p} {dist + 1:02d}",
+                        ]
+                    )
         else:
             lines.append(["ID_ENTIDAD", "ENTIDAD", "PARTIDO_CI", "CANDIDATURA_PROPIETARIA"])
             for p in PARTY_COLUMNS[:-2]:
                 lines.append([str(id_ent), ent, p, f"CANDIDATURA {p}"])
-        return d.newline.join(d.delimiter.join(r) for r in lines).encode(d.encoding) + d.newline.encode()
+        return (
+            d.newline.join(d.delimiter.join(r) for r in lines).encode(d.encoding)
+            + d.newline.encode()
+        )
 
     def leeme(self, election: str) -> bytes:
         d = self.dialect
@@ -545,7 +783,7 @@ class Series:
         return (d.newline.join(text) + d.newline).encode(d.encoding)
 
     # -- packages
-    def name(self, corte: datetime, election: Optional[str] = None) -> str:
+    def name(self, corte: datetime, election: str | None = None) -> str:
         return package_name(corte, self.state, election)
 
     def package_bytes(self, corte: datetime) -> bytes:
@@ -560,12 +798,18 @@ class Series:
             summaries[election] = {k: v for k, v in summary.items()}
             files = [
                 (f"{self.state}_{election}_{year}.csv", data, zipfile.ZIP_DEFLATED),
-                (f"{self.state}_{election}_CANDIDATURAS_{year}.csv", self.candidaturas_csv(election), zipfile.ZIP_DEFLATED),
+                (
+                    f"{self.state}_{election}_CANDIDATURAS_{year}.csv",
+                    self.candidaturas_csv(election),
+                    zipfile.ZIP_DEFLATED,
+                ),
                 ("LEEME.txt", self.leeme(election), zipfile.ZIP_DEFLATED),
             ]
             inner = self.name(corte, election)
             if self.nesting == "zip":
-                members.append((inner, _zip_bytes(files, stamp, self.compresslevel), zipfile.ZIP_STORED))
+                members.append(
+                    (inner, _zip_bytes(files, stamp, self.compresslevel), zipfile.ZIP_STORED)
+                )
             elif self.nesting == "folder":
                 folder = inner[:-4]
                 members.extend((f"{folder}/{n}", b, c) for n, b, c in files)
@@ -577,8 +821,14 @@ class Series:
             members.extend(_site_files(self.site, corte, summaries))
         return _zip_bytes(members, stamp, self.compresslevel)
 
-    def write(self, corte: "int | datetime", out_dir: "str | os.PathLike", *, sidecar: bool = False,
-              name: Optional[str] = None) -> Path:
+    def write(
+        self,
+        corte: int | datetime,
+        out_dir: str | os.PathLike,
+        *,
+        sidecar: bool = False,
+        name: str | None = None,
+    ) -> Path:
         """Write the package of corte ``corte`` (index or datetime) into ``out_dir``.
 
         The file appears atomically (written under a dot-name, then renamed), and its
@@ -596,7 +846,7 @@ class Series:
         return out / name
 
 
-def _local(value: "datetime | str", tz) -> datetime:
+def _local(value: datetime | str, tz) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
@@ -612,7 +862,12 @@ def _zip_bytes(files: Iterable[tuple[str, bytes, int]], stamp, level: int) -> by
             info.compress_type = method
             info.external_attr = 0o100644 << 16
             info.create_system = 3
-            zf.writestr(info, data, compress_type=method, compresslevel=level if method == zipfile.ZIP_DEFLATED else None)
+            zf.writestr(
+                info,
+                data,
+                compress_type=method,
+                compresslevel=level if method == zipfile.ZIP_DEFLATED else None,
+            )
     return buf.getvalue()
 
 
@@ -623,7 +878,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_sidecar(zip_path: "str | os.PathLike", data: Optional[bytes] = None) -> Path:
+def write_sidecar(zip_path: str | os.PathLike, data: bytes | None = None) -> Path:
     """``NAME.zip.sha256`` holding ``<hex>  <NAME.zip>`` like sha256sum."""
     zip_path = Path(zip_path)
     if data is None:
@@ -636,31 +891,74 @@ def write_sidecar(zip_path: "str | os.PathLike", data: Optional[bytes] = None) -
 # ----------------------------------------------------------------------------- API
 
 
-def generate_series(out_dir: "str | os.PathLike", cortes: int = 97, *, start: "datetime | str" = "2024-06-02T20:00",
-                    period_minutes: int = 15, state: str = "VER", actas: int = 11030,
-                    elections: "Sequence[str] | str" = ("GUB", "DIP_LOC"), dialect: "Dialect | str | None" = None,
-                    seed: int = 2024, sidecar: bool = False, final_capture: float = 0.98,
-                    nesting: str = "zip", site: Optional[SiteSpec] = None) -> list[Path]:
+def generate_series(
+    out_dir: str | os.PathLike,
+    cortes: int = 97,
+    *,
+    start: datetime | str = "2024-06-02T20:00",
+    period_minutes: int = 15,
+    state: str = "VER",
+    actas: int = 11030,
+    elections: Sequence[str] | str = ("GUB", "DIP_LOC"),
+    dialect: Dialect | str | None = None,
+    seed: int = 2024,
+    sidecar: bool = False,
+    final_capture: float = 0.98,
+    nesting: str = "zip",
+    site: SiteSpec | None = None,
+) -> list[Path]:
     """Write ``cortes`` packages every ``period_minutes`` from ``start``; returns their paths."""
-    series = Series(start=start, cortes=cortes, period_minutes=period_minutes, state=state, actas=actas,
-                    elections=elections, dialect=dialect, seed=seed, final_capture=final_capture,
-                    nesting=nesting, site=site)
+    series = Series(
+        start=start,
+        cortes=cortes,
+        period_minutes=period_minutes,
+        state=state,
+        actas=actas,
+        elections=elections,
+        dialect=dialect,
+        seed=seed,
+        final_capture=final_capture,
+        nesting=nesting,
+        site=site,
+    )
     return [series.write(i, out_dir, sidecar=sidecar) for i in range(series.cortes)]
 
 
-def make_package(path: "str | os.PathLike", corte_datetime: "datetime | str", capture_fraction: float = 0.5, *,
-                 state: str = "VER", actas: int = 11030, elections: "Sequence[str] | str" = ("GUB", "DIP_LOC"),
-                 dialect: "Dialect | str | None" = None, seed: int = 2024, sidecar: bool = False,
-                 nesting: str = "zip", fuera_catalogo: Optional[int] = None, site: Optional[SiteSpec] = None,
-                 timezone: str = TZ_NAME) -> Path:
+def make_package(
+    path: str | os.PathLike,
+    corte_datetime: datetime | str,
+    capture_fraction: float = 0.5,
+    *,
+    state: str = "VER",
+    actas: int = 11030,
+    elections: Sequence[str] | str = ("GUB", "DIP_LOC"),
+    dialect: Dialect | str | None = None,
+    seed: int = 2024,
+    sidecar: bool = False,
+    nesting: str = "zip",
+    fuera_catalogo: int | None = None,
+    site: SiteSpec | None = None,
+    timezone: str = TZ_NAME,
+) -> Path:
     """Write one package at ``path`` (a file path, or a directory to get the standard name)
     for the corte ``corte_datetime`` (local time if naive) with ``capture_fraction`` of the
     actas captured."""
     tz = ZoneInfo(timezone)
     corte = _local(corte_datetime, tz)
-    series = Series(start=corte, cortes=1, state=state, actas=actas, elections=elections, dialect=dialect,
-                    seed=seed, fuera_catalogo=fuera_catalogo, nesting=nesting, timezone=timezone, site=site,
-                    capture_model=fraction_capture_model(corte, capture_fraction))
+    series = Series(
+        start=corte,
+        cortes=1,
+        state=state,
+        actas=actas,
+        elections=elections,
+        dialect=dialect,
+        seed=seed,
+        fuera_catalogo=fuera_catalogo,
+        nesting=nesting,
+        timezone=timezone,
+        site=site,
+        capture_model=fraction_capture_model(corte, capture_fraction),
+    )
     path = Path(path)
     if path.is_dir():
         return series.write(corte, path, sidecar=sidecar)

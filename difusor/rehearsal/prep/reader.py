@@ -52,7 +52,9 @@ def read_prep_csv(data: bytes) -> PrepCsv:
     lines = text.splitlines()
     if lines and lines[0].lower().startswith("sep="):
         lines = lines[1:]
-    header_at = next(i for i, line in enumerate(lines) if line.lstrip("\ufeff").startswith("CLAVE_CASILLA"))
+    header_at = next(
+        i for i, line in enumerate(lines) if line.lstrip("\ufeff").startswith("CLAVE_CASILLA")
+    )
     header_line = lines[header_at]
     delimiter = "|" if header_line.count("|") > header_line.count(",") else ","
     pre = [line for line in lines[:header_at] if line.strip()]

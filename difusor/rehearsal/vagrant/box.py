@@ -46,8 +46,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from difusor.rehearsal.system import LabError, alive, remove_tree, run, sigterm_unwinds, write_file
 from difusor.rehearsal.lab.rootfs import RootfsCache, RootfsSpec, default_cache_dir, extract
+from difusor.rehearsal.system import LabError, alive, remove_tree, run, sigterm_unwinds, write_file
 
 log = logging.getLogger("difusor.rehearsal.vagrant")
 if not log.handlers:
@@ -94,7 +94,10 @@ class BoxSpec:
 
 # ---------------------------------------------------------------- pure logic (unit tested)
 
-def box_key(rootfs_name: str, rootfs_size: int, rootfs_mtime: float, spec: BoxSpec = BoxSpec()) -> str:
+
+def box_key(
+    rootfs_name: str, rootfs_size: int, rootfs_mtime: float, spec: BoxSpec = BoxSpec()
+) -> str:
     """Cache key of a box: the rootfs tarball it is made from, the builder and its inputs."""
     material = {
         "rootfs": rootfs_name,
@@ -169,18 +172,20 @@ end
 
 
 def interfaces_file() -> str:
-    return "\n".join([
-        "# difusor box: the first interface (Vagrant's management network) by DHCP;",
-        "# Vagrant adds its private networks below.",
-        "source /etc/network/interfaces.d/*",
-        "",
-        "auto lo",
-        "iface lo inet loopback",
-        "",
-        "allow-hotplug eth0",
-        "iface eth0 inet dhcp",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# difusor box: the first interface (Vagrant's management network) by DHCP;",
+            "# Vagrant adds its private networks below.",
+            "source /etc/network/interfaces.d/*",
+            "",
+            "auto lo",
+            "iface lo inet loopback",
+            "",
+            "allow-hotplug eth0",
+            "iface eth0 inet dhcp",
+            "",
+        ]
+    )
 
 
 def fstab() -> str:
@@ -206,7 +211,9 @@ WantedBy=multi-user.target
 """
 
 
-def stale_box_volumes(volume_names: list[str], current_version: str, name: str = BOX_NAME) -> list[str]:
+def stale_box_volumes(
+    volume_names: list[str], current_version: str, name: str = BOX_NAME
+) -> list[str]:
     """Base-image volumes vagrant-libvirt uploaded for other versions of this box."""
     prefix = name.replace("/", "-VAGRANTSLASH-") + "_vagrant_box_image_"
     return [
@@ -236,6 +243,7 @@ def parse_box_list(output: str) -> dict[str, list[tuple[str, str]]]:
 
 # ---------------------------------------------------------------- the builder
 
+
 @dataclass
 class Box:
     name: str
@@ -255,13 +263,21 @@ def _sha256(path: Path) -> str:
 
 
 def _chroot(root: Path, *argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
+    env = {
+        "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "LC_ALL": "C",
+        "DEBIAN_FRONTEND": "noninteractive",
+    }
     return run(["chroot", str(root), *argv], env=env, timeout=timeout)
 
 
 class BoxBuilder:
-    def __init__(self, cache_dir: str | os.PathLike | None = None, rootfs_spec: RootfsSpec | None = None,
-                 spec: BoxSpec | None = None):
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike | None = None,
+        rootfs_spec: RootfsSpec | None = None,
+        spec: BoxSpec | None = None,
+    ):
         self.cache_dir = Path(cache_dir or default_cache_dir()).absolute()
         self.rootfs_spec = rootfs_spec or RootfsSpec.from_env()
         self.spec = spec or BoxSpec()
@@ -300,54 +316,131 @@ class BoxBuilder:
         spec = self.spec
         for tool in ("mkfs.ext4", "qemu-img", "ssh-keygen", "chroot", "tar"):
             if not shutil.which(tool):
-                raise LabError(f"{tool} not found: install e2fsprogs, qemu-utils and openssh-client")
+                raise LabError(
+                    f"{tool} not found: install e2fsprogs, qemu-utils and openssh-client"
+                )
         build = self.cache_dir / f"box-build-{key}-{os.getpid()}"
         remove_tree(build)
         root, stage = build / "rootfs", build / "box"
         stage.mkdir(parents=True)
-        log.info("building box %s from %s (a few minutes, cached afterwards)", spec.name, tarball.name)
+        log.info(
+            "building box %s from %s (a few minutes, cached afterwards)", spec.name, tarball.name
+        )
         started = time.monotonic()
         try:
             extract(tarball, root)
-            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"{spec.name} box key",
-                 "-f", str(stage / "vagrant_private_key")])
+            run(
+                [
+                    "ssh-keygen",
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    f"{spec.name} box key",
+                    "-f",
+                    str(stage / "vagrant_private_key"),
+                ]
+            )
             public_key = (stage / "vagrant_private_key.pub").read_text()
             (stage / "vagrant_private_key.pub").unlink()
             kernel_version = self._customize(root, public_key)
             shutil.copyfile(root / f"boot/vmlinuz-{kernel_version}", stage / "vmlinuz")
             shutil.copyfile(root / f"boot/initrd.img-{kernel_version}", stage / "initrd.img")
             raw = build / "root.ext4"
-            run(["mkfs.ext4", "-q", "-F", "-L", "difusor-root", "-E", "root_owner=0:0", "-d", str(root),
-                 str(raw), f"{spec.disk_gib}G"], timeout=1800)
+            run(
+                [
+                    "mkfs.ext4",
+                    "-q",
+                    "-F",
+                    "-L",
+                    "difusor-root",
+                    "-E",
+                    "root_owner=0:0",
+                    "-d",
+                    str(root),
+                    str(raw),
+                    f"{spec.disk_gib}G",
+                ],
+                timeout=1800,
+            )
             remove_tree(root)  # the rootfs copy is in the image now; free the space early
-            run(["qemu-img", "convert", "-c", "-f", "raw", "-O", "qcow2", str(raw), str(stage / "box.img")],
-                timeout=1800)
+            run(
+                [
+                    "qemu-img",
+                    "convert",
+                    "-c",
+                    "-f",
+                    "raw",
+                    "-O",
+                    "qcow2",
+                    str(raw),
+                    str(stage / "box.img"),
+                ],
+                timeout=1800,
+            )
             raw.unlink()
             built_at = datetime.now()
             version = box_version(built_at, spec.builder_version)
             write_file(stage / "metadata.json", json.dumps(box_metadata(spec.disk_gib)) + "\n")
-            write_file(stage / "Vagrantfile", box_vagrantfile(boot_dir_for(key, spec), spec.cmdline))
-            write_file(stage / "info.json", json.dumps({
-                "author": "difusor box builder",
-                "description": "Debian 12 from difusor's cached rootfs, for the Vagrant rehearsal",
-                "rootfs": tarball.name,
-                "cache_key": key,
-                "builder_version": spec.builder_version,
-                "kernel": kernel_version,
-                "built": built_at.isoformat(timespec="seconds"),
-            }, indent=2) + "\n")
+            write_file(
+                stage / "Vagrantfile", box_vagrantfile(boot_dir_for(key, spec), spec.cmdline)
+            )
+            write_file(
+                stage / "info.json",
+                json.dumps(
+                    {
+                        "author": "difusor box builder",
+                        "description": "Debian 12 from difusor's cached rootfs, for the Vagrant rehearsal",
+                        "rootfs": tarball.name,
+                        "cache_key": key,
+                        "builder_version": spec.builder_version,
+                        "kernel": kernel_version,
+                        "built": built_at.isoformat(timespec="seconds"),
+                    },
+                    indent=2,
+                )
+                + "\n",
+            )
             box_file = self.box_file(key)
             tmp = box_file.with_name(f".{box_file.name}.tmp-{os.getpid()}")
-            run(["tar", "-C", str(stage), "-cf", str(tmp), "metadata.json", "info.json", "Vagrantfile",
-                 "vagrant_private_key", "vmlinuz", "initrd.img", "box.img"], timeout=900)
+            run(
+                [
+                    "tar",
+                    "-C",
+                    str(stage),
+                    "-cf",
+                    str(tmp),
+                    "metadata.json",
+                    "info.json",
+                    "Vagrantfile",
+                    "vagrant_private_key",
+                    "vmlinuz",
+                    "initrd.img",
+                    "box.img",
+                ],
+                timeout=900,
+            )
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
             os.replace(tmp, box_file)
-            catalog = box_catalog(spec.name, version, box_file, _sha256(box_file),
-                                  f"Debian 12 ({tarball.name}), kernel {kernel_version}")
+            catalog = box_catalog(
+                spec.name,
+                version,
+                box_file,
+                _sha256(box_file),
+                f"Debian 12 ({tarball.name}), kernel {kernel_version}",
+            )
             write_file(self.catalog_file(key), json.dumps(catalog, indent=2) + "\n")
-            log.info("box %s %s built in %.0f s: %s (%d MiB)", spec.name, version, time.monotonic() - started,
-                     box_file, box_file.stat().st_size // 2**20)
+            log.info(
+                "box %s %s built in %.0f s: %s (%d MiB)",
+                spec.name,
+                version,
+                time.monotonic() - started,
+                box_file,
+                box_file.stat().st_size // 2**20,
+            )
         finally:
             for leftover in self.cache_dir.glob(f".{self.spec.stem}-*.tmp-{os.getpid()}"):
                 leftover.unlink(missing_ok=True)
@@ -368,8 +461,16 @@ class BoxBuilder:
             for fstype, where in mounts:
                 run(["mount", "-t", fstype, fstype, str(where)])
             _chroot(root, "apt-get", "update", "-q", timeout=600)
-            _chroot(root, "apt-get", "install", "-y", "-q", "--no-install-recommends", *self.spec.packages,
-                    timeout=1800)
+            _chroot(
+                root,
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                *self.spec.packages,
+                timeout=1800,
+            )
             _chroot(root, "apt-get", "clean")
         finally:
             for _, where in reversed(mounts):
@@ -379,7 +480,9 @@ class BoxBuilder:
             raise LabError("the kernel package left no vmlinuz/initrd.img in /boot")
 
         # the vagrant user: passwordless sudo, the box key
-        _chroot(root, "useradd", "--create-home", "--shell", "/bin/bash", "--user-group", VAGRANT_USER)
+        _chroot(
+            root, "useradd", "--create-home", "--shell", "/bin/bash", "--user-group", VAGRANT_USER
+        )
         write_file(root / f"etc/sudoers.d/{VAGRANT_USER}", sudoers(), 0o440)
         home = root / "home" / VAGRANT_USER
         write_file(home / ".ssh/authorized_keys", public_key.strip() + "\n", 0o600)
@@ -387,7 +490,11 @@ class BoxBuilder:
         _chroot(root, "chown", "-R", f"{VAGRANT_USER}:{VAGRANT_USER}", f"/home/{VAGRANT_USER}/.ssh")
 
         # network: ifupdown + dhclient on eth0 (not systemd-networkd, which the lab uses)
-        for unit in ("systemd-networkd.service", "systemd-networkd.socket", "systemd-networkd-wait-online.service"):
+        for unit in (
+            "systemd-networkd.service",
+            "systemd-networkd.socket",
+            "systemd-networkd-wait-online.service",
+        ):
             _chroot(root, "systemctl", "disable", unit)
         for stale in (root / "etc/systemd/network").glob("*.network"):
             stale.unlink()
@@ -396,8 +503,11 @@ class BoxBuilder:
 
         # identity: host name set by Vagrant, machine id and host keys made at first boot
         write_file(root / "etc/hostname", "difusor-box\n")
-        write_file(root / "etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\tdifusor-box\n"
-                   "::1\tlocalhost ip6-localhost ip6-loopback\n")
+        write_file(
+            root / "etc/hosts",
+            "127.0.0.1\tlocalhost\n127.0.1.1\tdifusor-box\n"
+            "::1\tlocalhost ip6-localhost ip6-loopback\n",
+        )
         write_file(root / "etc/machine-id", "")
         for key in (root / "etc/ssh").glob("ssh_host_*"):
             key.unlink()
@@ -431,17 +541,39 @@ class BoxBuilder:
         remove the box's other versions. True if it was added now."""
         env = env or dict(os.environ)
         self.stage_kernel(box)
-        listed = parse_box_list(run(["vagrant", "box", "list", "--machine-readable"], env=env, timeout=120).stdout)
-        versions = {version for provider, version in listed.get(box.name, []) if provider == PROVIDER}
+        listed = parse_box_list(
+            run(["vagrant", "box", "list", "--machine-readable"], env=env, timeout=120).stdout
+        )
+        versions = {
+            version for provider, version in listed.get(box.name, []) if provider == PROVIDER
+        }
         added = False
         if box.version not in versions:
             log.info("vagrant box add %s %s (from %s)", box.name, box.version, box.catalog.name)
-            run(["vagrant", "box", "add", "--force", "--provider", PROVIDER, str(box.catalog)], env=env, timeout=900)
+            run(
+                ["vagrant", "box", "add", "--force", "--provider", PROVIDER, str(box.catalog)],
+                env=env,
+                timeout=900,
+            )
             added = True
         for version in sorted(versions - {box.version}):
             log.info("vagrant box remove %s %s (an older build)", box.name, version)
-            run(["vagrant", "box", "remove", box.name, "--provider", PROVIDER, "--box-version", version, "--force"],
-                env=env, timeout=300, check=False)
+            run(
+                [
+                    "vagrant",
+                    "box",
+                    "remove",
+                    box.name,
+                    "--provider",
+                    PROVIDER,
+                    "--box-version",
+                    version,
+                    "--force",
+                ],
+                env=env,
+                timeout=300,
+                check=False,
+            )
         for stale in self.spec.boot_dir.glob(f"{self.spec.stem}-*"):
             if stale.name != f"{self.spec.stem}-{box.key}":
                 remove_tree(stale)
@@ -467,10 +599,16 @@ class BoxBuilder:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.vagrant box",
-                                     description="Build (or reuse) the local box and add it to Vagrant.")
-    parser.add_argument("--rebuild", action="store_true", help="build again even if a cached box exists")
-    parser.add_argument("--no-add", action="store_true", help="only build the .box file, do not add it to Vagrant")
+    parser = argparse.ArgumentParser(
+        prog="python -m difusor.rehearsal.vagrant box",
+        description="Build (or reuse) the local box and add it to Vagrant.",
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="build again even if a cached box exists"
+    )
+    parser.add_argument(
+        "--no-add", action="store_true", help="only build the .box file, do not add it to Vagrant"
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         raise SystemExit("the box builder needs root (chroot, device nodes in the image)")
@@ -479,5 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_add:
         builder.add(box)
     print(f"box {box.name} {box.version}: {box.file}")
-    print(f"use it: DIFUSOR_BOX={box.name} DIFUSOR_LIBVIRT_DRIVER=qemu vagrant up --provider=libvirt")
+    print(
+        f"use it: DIFUSOR_BOX={box.name} DIFUSOR_LIBVIRT_DRIVER=qemu vagrant up --provider=libvirt"
+    )
     return 0

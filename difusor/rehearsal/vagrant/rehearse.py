@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from difusor.facts import ChronyTracking
-from difusor.rehearsal.system import LabError, alive, sigterm_unwinds, terminate, write_file
 from difusor.rehearsal.lab.core import REPO_ROOT
 from difusor.rehearsal.lab.rehearse import Summary, parse_junit, run_pyinfra
 from difusor.rehearsal.lab.services import NtpServer, Proxy
+from difusor.rehearsal.system import LabError, alive, sigterm_unwinds, terminate, write_file
 
 from .box import BOX_NAME, BoxBuilder, log, stale_box_volumes
 
@@ -55,23 +55,41 @@ INVENTORY = "@vagrant"
 
 # Debian packages on the machine that runs the rehearsal (installed if missing).
 HOST_PACKAGES = (
-    "vagrant", "vagrant-libvirt", "libvirt-daemon-system", "libvirt-clients", "dnsmasq-base",
-    "qemu-system-x86", "qemu-utils", "e2fsprogs", "debootstrap", "zstd", "openssh-client",
-    "tinyproxy", "chrony",
+    "vagrant",
+    "vagrant-libvirt",
+    "libvirt-daemon-system",
+    "libvirt-clients",
+    "dnsmasq-base",
+    "qemu-system-x86",
+    "qemu-utils",
+    "e2fsprogs",
+    "debootstrap",
+    "zstd",
+    "openssh-client",
+    "tinyproxy",
+    "chrony",
 )
 
 # Every step is bounded (seconds): about four times what it takes under software emulation
 # on 2 cores (up 150 s, deploy 449 s, re-run 92 s, suite 218 s, Lynis 10 min), so one
 # hung step cannot take CI past its limit.
 TIMEOUTS = {
-    "up": 600, "deploy": 1800, "redeploy": 600, "suite": 900, "lynis": 1800,
-    "ssh": 300, "destroy": 600, "vagrant": 300,
+    "up": 600,
+    "deploy": 1800,
+    "redeploy": 600,
+    "suite": 900,
+    "lynis": 1800,
+    "ssh": 300,
+    "destroy": 600,
+    "vagrant": 300,
 }
 
 
 def default_workdir() -> Path:
     """Next to Vagrant's own state (.vagrant/, git-ignored)."""
-    return Path(os.environ.get("DIFUSOR_VAGRANT_DIR") or REPO_ROOT / ".vagrant" / "difusor-rehearsal")
+    return Path(
+        os.environ.get("DIFUSOR_VAGRANT_DIR") or REPO_ROOT / ".vagrant" / "difusor-rehearsal"
+    )
 
 
 def rehearsal_env(workdir: Path, env_file: Path) -> dict[str, str]:
@@ -91,10 +109,13 @@ def rehearsal_env(workdir: Path, env_file: Path) -> dict[str, str]:
 
 # ---------------------------------------------------------------- host packages
 
+
 def missing_packages(packages=HOST_PACKAGES) -> list[str]:
     missing = []
     for package in packages:
-        status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+        status = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+        )
         if "install ok installed" not in status.stdout:
             missing.append(package)
     return missing
@@ -112,9 +133,16 @@ def ensure_host_packages() -> None:
         write_file(policy, "#!/bin/sh\nexit 101\n", 0o755)
     try:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], check=True, env=env, timeout=600, stdout=subprocess.DEVNULL)
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-                       check=True, env=env, timeout=1800, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "update", "-q"], check=True, env=env, timeout=600, stdout=subprocess.DEVNULL
+        )
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+            check=True,
+            env=env,
+            timeout=1800,
+            stdout=subprocess.DEVNULL,
+        )
     finally:
         if created:
             policy.unlink(missing_ok=True)
@@ -122,13 +150,23 @@ def ensure_host_packages() -> None:
 
 # ---------------------------------------------------------------- libvirt
 
+
 def virsh(*args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["virsh", "-c", LIBVIRT_URI, *args], capture_output=True, text=True, timeout=timeout,
-                          check=check)
+    return subprocess.run(
+        ["virsh", "-c", LIBVIRT_URI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
 
 
 def _names(result: subprocess.CompletedProcess) -> set[str]:
-    return {line.strip() for line in result.stdout.splitlines() if line.strip()} if result.returncode == 0 else set()
+    return (
+        {line.strip() for line in result.stdout.splitlines() if line.strip()}
+        if result.returncode == 0
+        else set()
+    )
 
 
 class Libvirt:
@@ -155,14 +193,19 @@ class Libvirt:
             if pid and alive(pid):
                 continue
             log.info("starting %s (this machine runs no service manager)", daemon)
-            env = {**os.environ, "LIBVIRT_LOG_OUTPUTS": f"3:file:{self.workdir / (daemon + '.log')}"}
+            env = {
+                **os.environ,
+                "LIBVIRT_LOG_OUTPUTS": f"3:file:{self.workdir / (daemon + '.log')}",
+            }
             subprocess.run([daemon, "-d"], check=True, env=env, timeout=60)
             started.append(daemon)
         write_file(self.marker, " ".join(started) + "\n")
         deadline = time.monotonic() + 60
         while not self.running():
             if time.monotonic() > deadline:
-                raise LabError(f"libvirtd did not answer on {LIBVIRT_URI}; see {self.workdir / 'libvirtd.log'}")
+                raise LabError(
+                    f"libvirtd did not answer on {LIBVIRT_URI}; see {self.workdir / 'libvirtd.log'}"
+                )
             time.sleep(1)
 
     def stop(self) -> None:
@@ -212,15 +255,23 @@ def _pid(pidfile: Path) -> int | None:
 
 # ---------------------------------------------------------------- helpers on the host side
 
+
 def helpers(workdir: Path) -> list[Proxy | NtpServer]:
     """The lab's apt proxy and NTP server, here on the management network's host address."""
     return [
-        Proxy(workdir, listen=MGMT_HOST, port=PROXY_PORT, allow=(MGMT_PREFIX,), purpose="the Vagrant VM's apt"),
+        Proxy(
+            workdir,
+            listen=MGMT_HOST,
+            port=PROXY_PORT,
+            allow=(MGMT_PREFIX,),
+            purpose="the Vagrant VM's apt",
+        ),
         NtpServer(workdir, netns=None, bind=MGMT_HOST, allow=(MGMT_PREFIX,), name="chronyd"),
     ]
 
 
 # ---------------------------------------------------------------- the rehearsal
+
 
 @dataclass
 class Figures:
@@ -253,26 +304,48 @@ class VagrantRehearsal:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.env_file.is_file():
             # the deploy's secrets, as a .env (git-ignored with .vagrant/)
-            write_file(self.env_file, f"DIFUSOR_RSYNC_PASSWORD={secrets.token_urlsafe(24)}\n", 0o600)
+            write_file(
+                self.env_file, f"DIFUSOR_RSYNC_PASSWORD={secrets.token_urlsafe(24)}\n", 0o600
+            )
         os.environ.update(rehearsal_env(self.workdir, self.env_file))
 
-    def vagrant(self, *args: str, timeout: float = TIMEOUTS["vagrant"], log_name: str | None = None,
-                check: bool = True) -> subprocess.CompletedProcess:
+    def vagrant(
+        self,
+        *args: str,
+        timeout: float = TIMEOUTS["vagrant"],
+        log_name: str | None = None,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess:
         """`vagrant ARGS` in the repository (the Vagrantfile), output kept in the workdir."""
         argv = ["vagrant", *args]
         logfile = self.workdir / f"vagrant-{log_name or args[0]}.log"
         try:
-            result = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
-                                    stdin=subprocess.DEVNULL)
+            result = subprocess.run(
+                argv,
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
         except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            out = (
+                (exc.stdout or b"").decode(errors="replace")
+                if isinstance(exc.stdout, bytes)
+                else (exc.stdout or "")
+            )
             logfile.write_text(out)
-            raise LabError(f"timed out after {timeout}s: {shlex.join(argv)} (log: {logfile})") from None
+            raise LabError(
+                f"timed out after {timeout}s: {shlex.join(argv)} (log: {logfile})"
+            ) from None
         # progress bars rewrite one line with \r: keep their last state only
         output = re.sub(r"[^\n]*\r(?!\n)", "", result.stdout + result.stderr)
         logfile.write_text(output)
         if check and result.returncode != 0:
-            raise LabError(f"{shlex.join(argv)} failed ({result.returncode}):\n" + "\n".join(output.splitlines()[-25:]))
+            raise LabError(
+                f"{shlex.join(argv)} failed ({result.returncode}):\n"
+                + "\n".join(output.splitlines()[-25:])
+            )
         return result
 
     def machine_exists(self) -> bool:
@@ -280,15 +353,24 @@ class VagrantRehearsal:
 
     def ssh(self, command: str, timeout: float = TIMEOUTS["ssh"]) -> subprocess.CompletedProcess:
         """A command as root in the VM, over the ssh config `vagrant ssh-config` wrote."""
-        return subprocess.run(["ssh", "-F", str(self.ssh_config), "default", f"sudo sh -c {shlex.quote(command)}"],
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            ["ssh", "-F", str(self.ssh_config), "default", f"sudo sh -c {shlex.quote(command)}"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     # -- steps
     def up(self) -> None:
         ensure_host_packages()
         builder = BoxBuilder()
         box = builder.ensure()
-        built = f"built in {box.built_seconds:.0f} s" if box.built_seconds is not None else "reused from the cache"
+        built = (
+            f"built in {box.built_seconds:.0f} s"
+            if box.built_seconds is not None
+            else "reused from the cache"
+        )
         self.figures.box = f"{box.name} {box.version}, {built}"
         self.summary.add("local box, no download", True, f"{box.file.name}: {self.figures.box}")
         self.libvirt.start()
@@ -299,7 +381,9 @@ class VagrantRehearsal:
             log.info("a VM of an earlier run exists: destroying it first")
             self.down_vm()
         self.before = self.libvirt.inventory()
-        write_file(self.before_file, json.dumps({k: sorted(v) for k, v in self.before.items()}) + "\n")
+        write_file(
+            self.before_file, json.dumps({k: sorted(v) for k, v in self.before.items()}) + "\n"
+        )
         started = time.monotonic()
         log.info("vagrant up --provider=libvirt (software emulation: a few minutes)")
         self.vagrant("up", "--provider=libvirt", timeout=TIMEOUTS["up"])
@@ -310,35 +394,61 @@ class VagrantRehearsal:
         write_file(self.ssh_config, self.vagrant("ssh-config").stdout)
 
     def deploys(self) -> bool:
-        log.info("pyinfra @vagrant deploy.py (first deploy: package installs under emulation, many minutes)")
+        log.info(
+            "pyinfra @vagrant deploy.py (first deploy: package installs under emulation, many minutes)"
+        )
         first = run_pyinfra("deploy.py", inventory=INVENTORY, timeout=TIMEOUTS["deploy"])
         (self.workdir / "deploy-1.log").write_text(first.output)
         self.figures.first_deploy = first.seconds
-        if not self.summary.add("first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"):
+        if not self.summary.add(
+            "first deploy", first.ok, f"{first.seconds:.0f} s, {first.changed} changes"
+        ):
             print(first.output[-6000:])
             return False
         log.info("pyinfra @vagrant deploy.py (again: must change nothing)")
         second = run_pyinfra("deploy.py", inventory=INVENTORY, timeout=TIMEOUTS["redeploy"])
         (self.workdir / "deploy-2.log").write_text(second.output)
         self.figures.second_deploy = second.seconds
-        self.summary.add("second deploy reports no changes", second.ok and second.changed == 0,
-                         f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged")
+        self.summary.add(
+            "second deploy reports no changes",
+            second.ok and second.changed == 0,
+            f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
+        )
         if second.changed:
             print(second.output[-6000:])
         return True
 
     def vagrant_ssh_after_firewall(self) -> None:
-        result = self.vagrant("ssh", "-c", "sudo ufw status | head -n 1", log_name="ssh", check=False)
+        result = self.vagrant(
+            "ssh", "-c", "sudo ufw status | head -n 1", log_name="ssh", check=False
+        )
         ok = result.returncode == 0 and "Status: active" in result.stdout
-        self.summary.add("vagrant ssh works with the firewall active", ok,
-                         result.stdout.strip().splitlines()[-1] if result.stdout.strip() else f"exit {result.returncode}")
+        self.summary.add(
+            "vagrant ssh works with the firewall active",
+            ok,
+            result.stdout.strip().splitlines()[-1]
+            if result.stdout.strip()
+            else f"exit {result.returncode}",
+        )
 
     def suite(self) -> None:
         report = self.workdir / "pytest-report.xml"
         report.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "pytest", "tests/host", "-p", "no:cacheprovider", "-q",
-                "--target", "ssh://default?sudo=true", "--ssh-config", str(self.ssh_config),
-                f"--inventory={INVENTORY}", f"--junitxml={report}"]
+        argv = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/host",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--target",
+            "ssh://default?sudo=true",
+            "--ssh-config",
+            str(self.ssh_config),
+            f"--inventory={INVENTORY}",
+            f"--junitxml={report}",
+        ]
         log.info("testinfra: %s", shlex.join(argv[1:]))
         try:
             result = subprocess.run(argv, cwd=REPO_ROOT, timeout=TIMEOUTS["suite"])
@@ -351,18 +461,27 @@ class VagrantRehearsal:
         cases = parse_junit(report)
         counts = self.figures.tests = self.summary.add_tests(cases)
         kernel = [o for name, o, _ in cases if "test_kernel_sysctl" in name]
-        self.summary.add("kernel-wide sysctls checked for real (not skipped)",
-                         bool(kernel) and all(o == "passed" for o in kernel),
-                         f"{kernel.count('passed')} of {len(kernel)} passed")
-        self.summary.add("testinfra host suite", counts["failed"] == 0 and counts["passed"] > 0,
-                         f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+        self.summary.add(
+            "kernel-wide sysctls checked for real (not skipped)",
+            bool(kernel) and all(o == "passed" for o in kernel),
+            f"{kernel.count('passed')} of {len(kernel)} passed",
+        )
+        self.summary.add(
+            "testinfra host suite",
+            counts["failed"] == 0 and counts["passed"] > 0,
+            f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped",
+        )
 
     def chrony(self) -> None:
         result = self.ssh("chronyc -n tracking", timeout=60)
         tracking = ChronyTracking().process(result.stdout.splitlines())
-        report = (f"source {tracking['reference']}, offset {tracking['offset_seconds']} s, "
-                  f"leap status {tracking['leap_status']}")
-        self.summary.add("time synchronised to the host's NTP server", f"({MGMT_HOST})" in report, report)
+        report = (
+            f"source {tracking['reference']}, offset {tracking['offset_seconds']} s, "
+            f"leap status {tracking['leap_status']}"
+        )
+        self.summary.add(
+            "time synchronised to the host's NTP server", f"({MGMT_HOST})" in report, report
+        )
 
     def lynis(self) -> None:
         """Install Lynis through the apt proxy and audit the VM. Under software emulation
@@ -371,11 +490,13 @@ class VagrantRehearsal:
         log.info("Lynis: install through the apt proxy and audit the VM (slow under emulation)")
         started = time.monotonic()
         deadline = started + TIMEOUTS["lynis"]
-        install = self.ssh("DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null "
-                           "&& { systemctl reset-failed difusor-lynis 2>/dev/null; "
-                           "systemd-run --unit=difusor-lynis --collect --quiet "
-                           "sh -c 'lynis audit system --quick --no-colors >/var/log/difusor-lynis.out 2>&1'; }",
-                           timeout=TIMEOUTS["lynis"])
+        install = self.ssh(
+            "DEBIAN_FRONTEND=noninteractive apt-get install -y -q lynis >/dev/null "
+            "&& { systemctl reset-failed difusor-lynis 2>/dev/null; "
+            "systemd-run --unit=difusor-lynis --collect --quiet "
+            "sh -c 'lynis audit system --quick --no-colors >/var/log/difusor-lynis.out 2>&1'; }",
+            timeout=TIMEOUTS["lynis"],
+        )
         state = "failed to start"
         if install.returncode == 0:
             while time.monotonic() < deadline:
@@ -389,15 +510,21 @@ class VagrantRehearsal:
             else:
                 state = f"still running after {TIMEOUTS['lynis']} s"
                 self.ssh("systemctl stop difusor-lynis", timeout=60)
-        report = self.ssh("cat /var/log/difusor-lynis.out; grep -E '^(hardening_index|lynis_tests_done)=' "
-                          "/var/log/lynis-report.dat", timeout=120).stdout
+        report = self.ssh(
+            "cat /var/log/difusor-lynis.out; grep -E '^(hardening_index|lynis_tests_done)=' "
+            "/var/log/lynis-report.dat",
+            timeout=120,
+        ).stdout
         (self.workdir / "lynis.log").write_text(install.stdout + install.stderr + report)
         match = re.search(r"^hardening_index=(\d+)", report, re.M)
         tests = re.search(r"Tests performed\s*:\s*(\d+)", report)
         self.figures.lynis = int(match.group(1)) if match else None
         minutes = (time.monotonic() - started) / 60
-        detail = (f"{self.figures.lynis} ({tests.group(1) if tests else '?'} tests, {minutes:.0f} min)" if match
-                  else f"no index ({state}), see {self.workdir / 'lynis.log'}")
+        detail = (
+            f"{self.figures.lynis} ({tests.group(1) if tests else '?'} tests, {minutes:.0f} min)"
+            if match
+            else f"no index ({state}), see {self.workdir / 'lynis.log'}"
+        )
         self.summary.add("Lynis hardening index", match is not None, detail)
 
     def down_vm(self) -> bool:
@@ -422,8 +549,11 @@ class VagrantRehearsal:
         for helper in self.helpers:
             helper.stop()
         self.libvirt.stop()
-        self.summary.add("vagrant destroy: VM, volume and networks gone", ok,
-                         "" if ok else "vagrant destroy left something; removed by hand")
+        self.summary.add(
+            "vagrant destroy: VM, volume and networks gone",
+            ok,
+            "" if ok else "vagrant destroy left something; removed by hand",
+        )
 
     def run(self) -> int:
         started = time.monotonic()
@@ -454,7 +584,9 @@ class VagrantRehearsal:
         return 0 if all(ok for _, ok, _ in self.summary.steps) else 1
 
 
-def leftovers(before: dict[str, set[str]], after: dict[str, set[str]], project: str) -> list[tuple[str, str]]:
+def leftovers(
+    before: dict[str, set[str]], after: dict[str, set[str]], project: str
+) -> list[tuple[str, str]]:
     """libvirt objects this project's VM left behind: its domain and disk volumes
     (``<project>_default``...) and the networks vagrant-libvirt made for it
     (``vagrant-libvirt``, ``<project>N``), that were not there before `vagrant up`.
@@ -490,13 +622,19 @@ def down() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m difusor.rehearsal.vagrant", description=__doc__.split("\n\n")[1])
-    parser.add_argument("command", nargs="?", default="rehearse", choices=["rehearse", "box", "down"])
+    parser = argparse.ArgumentParser(
+        prog="python -m difusor.rehearsal.vagrant", description=__doc__.split("\n\n")[1]
+    )
+    parser.add_argument(
+        "command", nargs="?", default="rehearse", choices=["rehearse", "box", "down"]
+    )
     parser.add_argument("--no-lynis", action="store_true", help="skip the Lynis audit")
     parser.add_argument("--rebuild", action="store_true", help="box: build again even if cached")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        raise SystemExit("the Vagrant rehearsal needs root (libvirt's system daemon, the box builder)")
+        raise SystemExit(
+            "the Vagrant rehearsal needs root (libvirt's system daemon, the box builder)"
+        )
     if args.command == "box":
         from .box import main as box_main
 
