@@ -28,7 +28,14 @@ from pyinfra.operations import files as pyinfra_files
 
 
 @operation()
-def validated(content: str, dest: str, validate: str, mode: str = "644", user="root", group="root"):
+def validated(
+    content: str,
+    dest: str,
+    validate: str,
+    mode: str = "644",
+    user: str = "root",
+    group: str = "root",
+):
     """
     + content: the file's text
     + dest: where it goes
@@ -38,16 +45,8 @@ def validated(content: str, dest: str, validate: str, mode: str = "644", user="r
     current = host.get_fact(File, path=dest)
     same_content = host.get_fact(Sha256File, path=dest) == sha256(content.encode()).hexdigest()
     # pyinfra reports the mode as the digits of the octal value (0440 -> 440).
-    same_attributes = bool(current) and (
-        str(current["mode"]),
-        current["user"],
-        current["group"],
-    ) == (
-        mode.lstrip("0"),
-        user,
-        group,
-    )
-    if same_content and same_attributes:
+    attributes = (str(current["mode"]), current["user"], current["group"]) if current else None
+    if same_content and attributes == (mode.lstrip("0"), user, group):
         host.noop(f"{dest} is up to date")
         return
     candidate = f"{dest}.difusor-new"

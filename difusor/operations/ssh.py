@@ -25,7 +25,8 @@ def moduli(min_bits: int = 3072):
     if not weak:
         host.noop(f"no moduli under {min_bits} bits")
         return
+    candidate = "/etc/ssh/moduli.difusor-new"
     yield (
-        f"awk '/^#/ || $5 + 1 >= {int(min_bits)}' /etc/ssh/moduli > /etc/ssh/moduli.difusor-new"
-        " && chmod 644 /etc/ssh/moduli.difusor-new && mv -f /etc/ssh/moduli.difusor-new /etc/ssh/moduli"
+        f"awk '/^#/ || $5 + 1 >= {int(min_bits)}' /etc/ssh/moduli > {candidate}"
+        f" && chmod 644 {candidate} && mv -f {candidate} /etc/ssh/moduli"
     )

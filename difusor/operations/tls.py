@@ -70,25 +70,31 @@ def acme_certificate(
     """
     Obtain a certificate for ``domain`` from an ACME ``server`` with certbot (HTTP-01 through
     ``webroot``, which nginx serves on port 80). Nothing happens while certbot already holds
-    a certificate for the domain from the same server; certbot's timer renews it.
+    a certificate for the domain from the same server; certbot's timer renews it. A
+    certificate from another server is replaced at once by one from ``server``.
 
     + ca_bundle: CA file on the server to trust for a private or test ACME server
     """
     chain, _ = acme_paths(domain)
     issued = host.get_fact(Certificate, path=chain)
+    held = bool(issued) and domain in issued["names"]
     same_server = host.get_fact(
         FindInFile, path=f"{LETSENCRYPT}/renewal/{domain}.conf", pattern=f"^server = {server}$"
     )
-    if issued and domain in issued["names"] and same_server:
+    if held and same_server:
         host.noop(f"certbot holds a certificate for {domain}")
         return
+    # certbot keeps a certificate that is not due for renewal whatever --server says (and
+    # its renewal configuration keeps naming the old server): only a forced renewal gets
+    # one from the new server and writes that server into the renewal configuration.
+    renewal = "--force-renewal" if held else "--keep-until-expiring"
     environment = f"REQUESTS_CA_BUNDLE={ca_bundle} " if ca_bundle else ""
     yield StringCommand(
         f"{environment}certbot",
         "certonly",
         "--non-interactive",
         "--agree-tos",
-        "--keep-until-expiring",
+        renewal,
         "--email",
         QuoteString(email),
         "--server",

@@ -18,11 +18,16 @@ from __future__ import annotations
 import shlex
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 
 from difusor.facts import UfwState
 
 DIRECTIONS = ("incoming", "outgoing", "routed")
+
+
+def _rule_arguments(rule: str) -> list[QuoteString]:
+    """A rule's words as ufw must receive them: a quoted comment stays one argument."""
+    return [QuoteString(word) for word in shlex.split(rule)]
 
 
 @operation()
@@ -41,9 +46,9 @@ def rules(rules: list[str], exclusive: bool = True):
         host.noop(f"ufw has the {len(rules)} rules")
         return
     for rule in missing:
-        yield StringCommand("ufw", *shlex.split(rule))
+        yield StringCommand("ufw", *_rule_arguments(rule))
     for rule in unwanted:
-        yield StringCommand("ufw", "--force", "delete", *shlex.split(rule))
+        yield StringCommand("ufw", "--force", "delete", *_rule_arguments(rule))
 
 
 @operation()
