@@ -119,10 +119,8 @@ def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
     document = json.dumps(
         {"actas": [{"clave": f"30{i:08d}", "votos": i % 997} for i in range(6500)]}
     )
-    lab.ssh(
-        f"mkdir -p {paths.CURRENT_LINK}/site/bench && cat > {paths.CURRENT_LINK}/site/{RESULTS_JSON}",
-        input=document[: 200 * 1024],
-    )
+    site = f"{paths.CURRENT_LINK}/site"
+    lab.ssh(f"mkdir -p {site}/bench && cat > {site}/{RESULTS_JSON}", input=document[: 200 * 1024])
     stock = stock_config(lab)
     runs: dict[str, list[dict]] = {"hardened": [], "stock": []}
     try:
@@ -136,7 +134,7 @@ def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
             install_config(lab, stock)
             runs["stock"].append(measure(lab, seconds, connections))
     finally:
-        lab.ssh(f"rm -f {STOCK_SITE} {paths.CURRENT_LINK}/site/{RESULTS_JSON}")
+        lab.ssh(f"rm -f {STOCK_SITE} {site}/{RESULTS_JSON}")
         install_config(lab, hardened)
     return {config: median_figures(results) for config, results in runs.items()}
 
@@ -153,16 +151,15 @@ def main() -> None:
     with deployed_lab(args.reuse) as lab:
         figures = run(lab, args.seconds, args.connections, args.rounds)
     print(
-        f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS from the public namespace, "
-        f"median of {args.rounds} alternating rounds"
+        f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS "
+        f"from the public namespace, median of {args.rounds} alternating rounds"
     )
     print(f"{'document':<14}{'config':<10}{'req/s':>10}{'p99 ms':>10}{'non-2xx':>9}")
     for document in ("results.json", "index"):
         for config in ("hardened", "stock"):
             f = figures[config][document]
-            print(
-                f"{document:<14}{config:<10}{f['rps']:>10.0f}{f['p99_ms'] or 0:>10.2f}{f['non_2xx']:>9}"
-            )
+            p99_ms = f["p99_ms"] or 0
+            print(f"{document:<14}{config:<10}{f['rps']:>10.0f}{p99_ms:>10.2f}{f['non_2xx']:>9}")
         ratio = figures["hardened"][document]["rps"] / max(figures["stock"][document]["rps"], 1)
         print(f"{document:<14}{'ratio':<10}{ratio:>10.0%}")
 

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "server"))
 
-from difusor.rehearsal.prep import Series, SiteSpec  # noqa: E402
-from difusor.rehearsal.prep.generator import write_sidecar  # noqa: E402
+from difusor.rehearsal.prep import Series, SiteSpec  # noqa: E402 (needs sys.path above)
+from difusor.rehearsal.prep.generator import write_sidecar  # noqa: E402 (needs sys.path above)
 
 
 def percentile(values, p):
@@ -47,7 +47,8 @@ def percentile(values, p):
 
 
 def du(*roots) -> tuple[int, int, int]:
-    """(allocated bytes with hard links once, apparent bytes with links once, apparent bytes per path)."""
+    """Disk use of ``roots``: (allocated bytes, hard links counted once; apparent bytes, links
+    counted once; apparent bytes counted per path)."""
     seen = set()
     blocks = apparent = per_path = 0
     for root in roots:
@@ -70,7 +71,7 @@ class Watcher(threading.Thread):
     def __init__(self, link: Path, prefix: str):
         super().__init__(daemon=True)
         self.link, self.prefix = str(link), prefix
-        self.seen_at = None
+        self.seen_at: float | None = None
         self.stop = False
 
     def run(self):
@@ -147,8 +148,9 @@ def row(label, results):
     own = [r["own_latency"] for r in results]
     sizes = [r["size"] / 1e6 for r in results]
     return (
-        f"{label:<28} {len(results):>4} {min(sizes):>6.1f}-{max(sizes):<6.1f} {percentile(lat, 50):>7.3f} "
-        f"{percentile(lat, 90):>7.3f} {percentile(lat, 99):>7.3f} {max(lat):>7.3f} {percentile(own, 50):>9.3f} "
+        f"{label:<28} {len(results):>4} {min(sizes):>6.1f}-{max(sizes):<6.1f} "
+        f"{percentile(lat, 50):>7.3f} {percentile(lat, 90):>7.3f} {percentile(lat, 99):>7.3f} "
+        f"{max(lat):>7.3f} {percentile(own, 50):>9.3f} "
         f"{statistics.mean(r['run'] for r in results):>8.3f}"
     )
 
@@ -236,17 +238,20 @@ def main() -> int:
     print(row("Veracruz corte (2 elect.)", results))
     if site_results:
         print(row(f"{args.site_mb} MB static site + CSVs", site_results))
+        later = site_results[1:]
+        linked = statistics.median(r["linked"] for r in later) if later else 0
         print(
             f"  (site packages: {site_results[0]['files']} files each; from the second corte on "
-            f"{statistics.median(r['linked'] for r in site_results[1:]) if len(site_results) > 1 else 0:.0f} "
-            f"unchanged files hard-linked instead of written)"
+            f"{linked:.0f} unchanged files hard-linked instead of written)"
         )
     print(
-        "  own p50 = latency_s the publisher logs itself (file ctime -> switch); run avg = whole subprocess"
+        "  own p50 = latency_s the publisher logs itself (file ctime -> switch); "
+        "run avg = whole subprocess"
     )
     print()
     print(
-        f"disk after {args.cortes} Veracruz-size cortes (allocated blocks, hard links counted once):"
+        f"disk after {args.cortes} Veracruz-size cortes "
+        "(allocated blocks, hard links counted once):"
     )
     print(f"  {'archive (every package, forever)':<44} {arch[0] * mb:>9.1f} MB")
     print(
@@ -254,12 +259,10 @@ def main() -> int:
         f"(without hardlink dedup: {rel_all[2] * mb:.1f} MB apparent)"
     )
     print(f"  {'archive + all releases':<44} {(arch[0] + rel_all[0]) * mb:>9.1f} MB")
-    print(
-        f"  {f'releases, keep_releases={args.keep_releases} (default)':<44} {rel_keep[0] * mb:>9.1f} MB"
-    )
-    print(
-        f"  {f'archive + releases (keep {args.keep_releases})':<44} {(arch[0] + rel_keep[0]) * mb:>9.1f} MB"
-    )
+    kept = f"releases, keep_releases={args.keep_releases} (default)"
+    print(f"  {kept:<44} {rel_keep[0] * mb:>9.1f} MB")
+    archive_and_kept = f"archive + releases (keep {args.keep_releases})"
+    print(f"  {archive_and_kept:<44} {(arch[0] + rel_keep[0]) * mb:>9.1f} MB")
     return 0
 
 

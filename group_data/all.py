@@ -20,14 +20,15 @@ operators = [
     {
         "name": "ana",
         "ssh_keys": [
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53 ana@example (replace)",
+            # One key per string, whole, as `ssh-keygen` prints it (keys outrun the line limit).
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53 ana@example (replace)",  # noqa: E501
         ],
     },
 ]
 
 # Keys of the institute's technicians for root (the institute asks for root access): exactly
 # these keys, in /etc/ssh/authorized_keys.d/root; root's own authorized_keys is left alone.
-root_ssh_keys = []
+root_ssh_keys: list[str] = []
 
 # Election night. The monitor alerts only inside the publication window: from this local
 # time until 23:59 of the seventh day after (the last corte must stay online until then).

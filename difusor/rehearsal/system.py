@@ -1,4 +1,5 @@
-"""Helpers shared by the rehearsal tools (the lab and the Vagrant rehearsal): logging, commands, processes."""
+"""Helpers shared by the rehearsal tools (the lab and the Vagrant rehearsal): logging, commands,
+processes."""
 
 from __future__ import annotations
 
@@ -122,10 +123,8 @@ def alive(pid: int) -> bool:
     if state is None:
         return False
     if state in ("Z", "X"):
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         return False
     return True
 
@@ -154,10 +153,8 @@ def wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
 
 
 def send(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def terminate(
@@ -210,7 +207,7 @@ def _unescape_mount(path: str) -> str:
 
 def mounts_under(directory: Path) -> list[str]:
     """Mount points (in this mount namespace) at or below directory, deepest first."""
-    directory = str(directory.resolve()) if directory.exists() else str(directory)
+    top = str(directory.resolve()) if directory.exists() else str(directory)
     found = []
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
@@ -221,7 +218,7 @@ def mounts_under(directory: Path) -> list[str]:
         if len(fields) < 5:
             continue
         mnt = _unescape_mount(fields[4])
-        if mnt == directory or mnt.startswith(directory.rstrip("/") + "/"):
+        if mnt == top or mnt.startswith(top.rstrip("/") + "/"):
             found.append(mnt)
     return sorted(set(found), key=lambda m: m.count("/"), reverse=True)
 

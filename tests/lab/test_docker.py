@@ -41,7 +41,8 @@ def containers(lab):
     """Build the image from Debian's busybox-static and start the three containers."""
     ok(
         lab.ssh(
-            "set -e; rm -rf /tmp/bb /tmp/bbx; mkdir -p /tmp/bb/bin /tmp/bb/www /tmp/bbx; cd /tmp/bbx; "
+            "set -e; rm -rf /tmp/bb /tmp/bbx; mkdir -p /tmp/bb/bin /tmp/bb/www /tmp/bbx; "
+            "cd /tmp/bbx; "
             "apt-get download -q busybox-static >/dev/null; dpkg-deb -x busybox-static_*.deb .; "
             "cp bin/busybox /tmp/bb/bin/busybox; echo difusor > /tmp/bb/www/index.html; "
             f"tar -C /tmp/bb -c . | docker import - {IMAGE} >/dev/null",
@@ -51,7 +52,8 @@ def containers(lab):
     for name, (host_port, port) in CONTAINERS.items():
         ok(
             lab.ssh(
-                f"docker rm -f {name} >/dev/null 2>&1; docker run -d --restart unless-stopped --name {name} "
+                f"docker rm -f {name} >/dev/null 2>&1; "
+                f"docker run -d --restart unless-stopped --name {name} "
                 f"-p {host_port}:{port} {IMAGE} /bin/busybox httpd -f -p {port} -h /www",
                 timeout=120,
             )
@@ -117,7 +119,8 @@ def test_container_logs_rotate_at_the_configured_size(lab, settings):
     container = ok(
         lab.ssh(
             f"docker run -d --name {name} {IMAGE} /bin/busybox sh -c "
-            "'while true; do echo 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz; done'",
+            "'while true; do echo "
+            "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz; done'",
             timeout=120,
         )
     ).strip()

@@ -69,16 +69,15 @@ def test_http_redirects_to_https(lab):
 
 def test_acme_challenge_path_is_not_redirected(lab):
     token = uuid.uuid4().hex
-    lab.ssh(
-        f"mkdir -p /var/www/acme/.well-known/acme-challenge && echo {token} > /var/www/acme/.well-known/acme-challenge/{token}"
-    )
+    challenges = "/var/www/acme/.well-known/acme-challenge"
+    lab.ssh(f"mkdir -p {challenges} && echo {token} > {challenges}/{token}")
     try:
         result = curl(
             lab, "-w", " %{http_code}", f"http://{NAME}/.well-known/acme-challenge/{token}"
         )
         assert result.stdout.split() == [token, "200"]
     finally:
-        lab.ssh(f"rm -f /var/www/acme/.well-known/acme-challenge/{token}")
+        lab.ssh(f"rm -f {challenges}/{token}")
 
 
 def test_certificate_verifies_against_the_lab_acme_root(headers):
@@ -166,7 +165,8 @@ def test_certificate_from_acme_and_forced_renewal(lab, acme_root):
     before = served_serial(lab, acme_root)
     assert "Pebble" in before
     renewed = lab.ssh(
-        "REQUESTS_CA_BUNDLE=/etc/difusor/tls/acme-ca.pem certbot renew --force-renewal --no-random-sleep-on-renew",
+        "REQUESTS_CA_BUNDLE=/etc/difusor/tls/acme-ca.pem "
+        "certbot renew --force-renewal --no-random-sleep-on-renew",
         timeout=300,
     )
     assert renewed.returncode == 0, renewed.stdout + renewed.stderr
@@ -183,7 +183,8 @@ def access_lines(lab, marker: str, expected: int) -> list[dict]:
     deadline = time.monotonic() + 10
     while True:
         result = lab.ssh(
-            "cd /var/log/nginx && for f in access.log*; do case $f in *.gz) zcat $f;; *) cat $f;; esac; "
+            "cd /var/log/nginx && for f in access.log*; do "
+            "case $f in *.gz) zcat $f;; *) cat $f;; esac; "
             f"done | grep -F {marker}"
         )
         lines = [json.loads(line) for line in result.stdout.splitlines()]

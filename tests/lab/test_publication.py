@@ -26,19 +26,18 @@ from difusor.rehearsal.lab.simulacro import (
 from difusor.rehearsal.prep.generator import generate_series
 
 # Each test's cortes come after the previous test's and after whatever is live already.
-_clock = {"next": None}
+_clock: dict[str, datetime | None] = {"next": None}
 
 
-def next_start(count: int):
-    if _clock["next"] is None:
+def next_start(count: int) -> datetime:
+    start = _clock["next"]
+    if start is None:
         live = json.loads(https_get("/corte.json")).get("corte")
         start = recent_cortes_start(240)
         if live:
             start = max(
                 start, datetime.fromisoformat(live).replace(tzinfo=None) + timedelta(minutes=1)
             )
-        _clock["next"] = start
-    start = _clock["next"]
     _clock["next"] = start + timedelta(minutes=count)
     return start
 

@@ -44,8 +44,10 @@ def test_password_login_with_passwords_switched_off(settings):
 )
 def test_supported_systems(name, major, minor, supported):
     problem = unsupported_system(name, major, minor)
-    assert (problem is None) is supported
-    if not supported:
+    if supported:
+        assert problem is None
+    else:
+        assert problem is not None
         assert "is not supported (supported: Debian 12, Ubuntu 22.04, Ubuntu 24.04)" in problem
 
 

@@ -4,6 +4,7 @@ reconciles exactly with the rows."""
 import csv
 import hashlib
 import io
+import itertools
 import re
 import subprocess
 import sys
@@ -117,7 +118,7 @@ def test_csv_layout_lines_1_to_6(tmp_path):
 @pytest.mark.parametrize("fraction", [0.0, 0.37, 0.98, 1.0])
 def test_summary_reconciles_exactly_with_rows(tmp_path, fraction):
     p = make_package(tmp_path, "2024-06-03T01:00", fraction, actas=3000, fuera_catalogo=3)
-    for zname, files in inner_files(p).items():
+    for files in inner_files(p).values():
         csv_name = next(
             n
             for n in files
@@ -165,13 +166,16 @@ def test_rows_present_from_the_first_corte_and_stable_once_captured(tmp_path):
     s = Series(cortes=5, actas=500, elections=["GUB"], fuera_catalogo=0)
     header = data_columns("GUB")
     tables = [
-        [dict(zip(header, row.split(","))) for row in s.table("GUB", s.corte_time(i))[1]]
+        [
+            dict(zip(header, row.split(","), strict=True))
+            for row in s.table("GUB", s.corte_time(i))[1]
+        ]
         for i in range(5)
     ]
     assert [len(t) for t in tables] == [500] * 5
-    for before, after in zip(tables, tables[1:]):
+    for before, after in itertools.pairwise(tables):
         assert [r["CLAVE_ACTA"] for r in before] == [r["CLAVE_ACTA"] for r in after]
-        for a, b in zip(before, after):
+        for a, b in zip(before, after, strict=True):
             if a["CONTABILIZADA"] != "-":
                 assert a == b  # once captured, a row does not change
     assert sum(r["CONTABILIZADA"] != "-" for r in tables[-1]) > sum(

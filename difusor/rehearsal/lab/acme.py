@@ -120,7 +120,8 @@ class AcmeServer:
                         "tlsPort": 443,
                         "ocspResponderURL": "",
                         "externalAccountBindingRequired": False,
-                        # 90 days, like Let's Encrypt (pebble's default of 5 years fails Mozilla's profile).
+                        # 90 days, like Let's Encrypt (pebble's default of 5 years fails
+                        # Mozilla's profile).
                         "certificateValidityPeriod": 90 * 24 * 3600,
                     }
                 },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import json
@@ -10,7 +11,7 @@ import shlex
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..system import LabError, log, remove_tree, require_root, run, sigterm_unwinds, write_file
@@ -93,24 +94,28 @@ class Lab:
 
     # ------------------------------------------------------------ locking
 
-    def _lock(self):
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.workdir / ".lock", "w")
-        deadline = time.monotonic() + 900
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return fh
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    fh.close()
-                    raise LabError(f"another lab up/down holds {self.workdir / '.lock'}")
-                time.sleep(1)
+        with open(self.workdir / ".lock", "w") as fh:
+            deadline = time.monotonic() + 900
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LabError(
+                            f"another lab up/down holds {self.workdir / '.lock'}"
+                        ) from None
+                    time.sleep(1)
+            yield
 
     # ------------------------------------------------------------ up
 
     def up(self) -> Lab:
-        """Tear down leftovers, then build/reuse the rootfs, network, proxy, NTP, boot, wait for SSH.
+        """Tear down leftovers, then build/reuse the rootfs, network, proxy, NTP; boot; wait
+        for SSH.
 
         On failure everything is torn down again (logs in the work dir are kept)."""
         require_root()
@@ -395,7 +400,7 @@ class Lab:
 
         found = [f"netns {n.name}" for n in net.NAMESPACES.values() if net.netns_exists(n.name)]
         links = [net.BRIDGE, net.MACHINE_VETH, *(n.host_veth for n in net.NAMESPACES.values())]
-        found += [f"link {l}" for l in links if net.link_exists(l)]
+        found += [f"link {link}" for link in links if net.link_exists(link)]
         found += [f"systemd-nspawn pid {p}" for p in self.machine.nspawn_pids()]
         found += [f"machine process pid {p}" for p in self.machine.pids_in_rootfs()]
         for what, conf in (("tinyproxy", self.proxy.conf), ("chronyd", self.ntp.conf)):

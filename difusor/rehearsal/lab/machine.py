@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -146,10 +147,8 @@ class Machine:
         if stray:
             terminate(stray, f"leftover processes of {self.name}", timeout=5, sig=signal.SIGKILL)
         if self._proc is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
             self._proc = None
         if self.nspawn_pids():
             raise LabError(f"systemd-nspawn for {self.name} still running: {self.nspawn_pids()}")
@@ -164,11 +163,11 @@ class Machine:
 
 def _cgroup_bases() -> list[Path]:
     """Our own cgroup directory in the v2 and the name=systemd hierarchies."""
-    mounts = {}
+    mounts: dict[str, str] = {}
     try:
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             pre, _, post = line.partition(" - ")
-            fstype, _src, opts = (post.split(" ") + ["", "", ""])[:3]
+            fstype, _src, opts = [*post.split(" "), "", "", ""][:3]
             mnt = pre.split(" ")[4]
             if fstype == "cgroup2":
                 mounts.setdefault("", mnt)

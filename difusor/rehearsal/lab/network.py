@@ -13,6 +13,7 @@ unique-local space, so none of this collides with real networks or Docker's pool
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -128,10 +129,8 @@ def bridge_netfilter_report() -> str:
         return "br_netfilter not loaded: bridged traffic bypasses iptables"
     vals = {}
     for key in ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables", "bridge-nf-call-arptables"):
-        try:
+        with contextlib.suppress(OSError):
             vals[key] = (base / key).read_text().strip()
-        except OSError:
-            pass
     report = "br_netfilter active: " + ", ".join(f"{k}={v}" for k, v in vals.items())
     if vals.get("bridge-nf-call-iptables") == "1" or vals.get("bridge-nf-call-ip6tables") == "1":
         report += "; bridged lab traffic passes the host's FORWARD chains, which must accept it"
@@ -255,9 +254,9 @@ def teardown() -> None:
         _ip("link", "del", BRIDGE, check=False)
     left = [n.name for n in NAMESPACES.values() if netns_exists(n.name)]
     left += [
-        l
-        for l in [BRIDGE, MACHINE_VETH, *(n.host_veth for n in NAMESPACES.values())]
-        if link_exists(l)
+        link
+        for link in [BRIDGE, MACHINE_VETH, *(n.host_veth for n in NAMESPACES.values())]
+        if link_exists(link)
     ]
     if left:
         raise LabError(f"network leftovers could not be removed: {left}")

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ..system import (
     LabError,
@@ -116,7 +117,7 @@ class RootfsSpec:
         _SECURITY_MIRROR, _COMPONENTS, _KEYRING, _EXTRA_PACKAGES."""
         env = os.environ if env is None else env
         distro = env.get("DIFUSOR_LAB_DISTRO", "debian").lower()
-        kw = {}
+        kw: dict[str, Any] = {}
         for var, key in (
             ("DIFUSOR_LAB_SUITE", "suite"),
             ("DIFUSOR_LAB_MIRROR", "mirror"),

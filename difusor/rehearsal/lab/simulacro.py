@@ -1,7 +1,7 @@
 """
 The simulacro: the institute's side of election night, from the lab's trusted `difusor-ople`
-namespace. Synthetic packages (difusor.rehearsal.prep) are pushed over real rsync to the lab host at a
-fixed period, and each corte is followed until the portal serves it over HTTPS.
+namespace. Synthetic packages (difusor.rehearsal.prep) are pushed over real rsync to the lab
+host at a fixed period, and each corte is followed until the portal serves it over HTTPS.
 
     python -m difusor.rehearsal.lab simulacro --cortes 8 --period 5      # a fast rehearsal
     python -m difusor.rehearsal.lab simulacro --cortes 4 --period 900    # the real rhythm

@@ -7,6 +7,7 @@ order over the ``ine`` preset, e.g. ``pipe+latin1+crlf`` or ``legacy``.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ PRESETS: dict[str, Dialect] = {
     ),
 }
 
-TOKENS = {
+# Dialect fields each token sets (strings and flags).
+TOKENS: dict[str, dict[str, Any]] = {
     "comma": {"delimiter": ","},
     "pipe": {"delimiter": "|"},
     "utf8": {"encoding": "utf-8"},

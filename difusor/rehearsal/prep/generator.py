@@ -22,8 +22,8 @@ The summary reconciles exactly with the rows:
 * ``LISTA_NOMINAL_ACTAS_CONTABILIZADAS``: sum of LISTA_NOMINAL over counted rows;
 * ``TOTAL_VOTOS_C_CS`` / ``TOTAL_VOTOS_S_CS``: sum of TOTAL_VOTOS_CALCULADO over counted rows,
   with / without special casillas (TIPO_CASILLA ``S``);
-* ``PORCENTAJE_PARTICIPACION_CIUDADANA``: 100 x TOTAL_VOTOS_S_CS / LISTA_NOMINAL_ACTAS_CONTABILIZADAS,
-  truncated to 4 decimals.
+* ``PORCENTAJE_PARTICIPACION_CIUDADANA``: 100 x TOTAL_VOTOS_S_CS /
+  LISTA_NOMINAL_ACTAS_CONTABILIZADAS, truncated to 4 decimals.
 
 Everything is deterministic for a given seed.
 """
@@ -149,7 +149,9 @@ class _Acta:
     u: float  # capture rank in [0, 1): captured when the capture fraction passes it
     acq_min: int  # acopio this many minutes before it shows as captured
     cap_min: int  # captured this many minutes before verification
-    kind: int  # 0 clean, 1 counted with an ILEGIBLE cell, 2 counted with SIN DATO, 3 not counted, 4 out of catalogue
+    # 0 clean, 1 counted with an ILEGIBLE cell, 2 counted with SIN DATO, 3 not counted,
+    # 4 out of catalogue
+    kind: int
     obs: str
     cells: list  # party cells as strings
     calc: int
@@ -208,13 +210,13 @@ def _population(state: str, actas: int, elections: tuple, seed: int, fuera: int)
             pool.append([w / total for w in jitter])
         district_w.append(pool)
     catalog = []
-    for idx, (sec, tipo, cid, ext) in enumerate(casillas):
+    for sec, tipo, cid, ext in casillas:
         district = min(29, (sec - 1) * 30 // max(n_sections, 1))
         lista = 0 if tipo == "S" else max(80, min(750, int(rng.gauss(560, 120))))
         catalog.append((sec, tipo, cid, ext, district, lista, rng.choice("12")))
     result = {}
     for election in elections:
-        title, tipo_acta, federal = ELECTIONS[election]
+        _title, tipo_acta, federal = ELECTIONS[election]
         erng = random.Random(f"{seed}:{state}:{actas}:{election}")
         rows: list[_Acta] = []
         for idx, (sec, tipo, cid, ext, district, lista, ubic) in enumerate(catalog):
@@ -453,11 +455,14 @@ def _site_static(spec: SiteSpec) -> tuple:
             rng.choice(words) + str(rng.randrange(10_000)) for _ in range(text_each // 10)
         )
         if kind == "html":
-            text = f'<!doctype html><html lang="es"><head><meta charset="utf-8"><title>{i}</title></head><body><p>{body}</p></body></html>\n'
+            text = (
+                '<!doctype html><html lang="es"><head><meta charset="utf-8">'
+                f"<title>{i}</title></head><body><p>{body}</p></body></html>\n"
+            )
         elif kind == "js":
             text = f"/* module {i} */\nexport const data{i} = {body!r};\n"
         else:
-            text = '{"id": %d, "texto": "%s"}\n' % (i, body)
+            text = f'{{"id": {i}, "texto": "{body}"}}\n'
         out.append((f"{folder}/{kind}{i:05d}.{kind}", text.encode(), zipfile.ZIP_DEFLATED))
     for i in range(n_bin):
         ext = ("png", "woff2", "jpg")[i % 3]
@@ -471,7 +476,11 @@ def _site_files(spec: SiteSpec, corte: datetime, summaries: dict) -> list:
     files.append(
         (
             "index.html",
-            f'<!doctype html><html lang="es"><head><meta charset="utf-8"><title>PREP</title></head><body><script src="assets/js/app.js"></script><p>Corte {stamp}</p></body></html>\n'.encode(),
+            (
+                '<!doctype html><html lang="es"><head><meta charset="utf-8"><title>PREP</title>'
+                '</head><body><script src="assets/js/app.js"></script>'
+                f"<p>Corte {stamp}</p></body></html>\n"
+            ).encode(),
             zipfile.ZIP_DEFLATED,
         )
     )
@@ -482,7 +491,7 @@ def _site_files(spec: SiteSpec, corte: datetime, summaries: dict) -> list:
             zipfile.ZIP_DEFLATED,
         )
     )
-    files.append(("data/corte.json", ('{"corte": "%s"}\n' % stamp).encode(), zipfile.ZIP_DEFLATED))
+    files.append(("data/corte.json", f'{{"corte": "{stamp}"}}\n'.encode(), zipfile.ZIP_DEFLATED))
     import json
 
     files.append(
@@ -522,7 +531,7 @@ class Series:
     ):
         self.tz = ZoneInfo(timezone)
         self.start = _local(start, self.tz)
-        self._offset = self.start.utcoffset().total_seconds()
+        self._offset = (self.start.utcoffset() or timedelta(0)).total_seconds()
         self.cortes = max(1, int(cortes))
         self.period = timedelta(minutes=period_minutes)
         self.state = state.upper()
@@ -617,46 +626,45 @@ class Series:
             )
         else:
             contab = "2" if a.kind == 4 else "1" if a.counted else "0"
-            fields = (
-                prefix
-                + [str(a.boletas), str(a.votaron), str(a.reps), str(a.sacados)]
-                + a.cells
-                + [
-                    str(a.asentado),
-                    str(a.calc),
-                    str(a.lista),
-                    str(a.rep_pp),
-                    a.obs,
-                    contab,
-                    a.traslado,
-                    hashlib.sha256(
-                        f"{self.seed}|{election}|{a.clave_acta}|acta".encode()
-                    ).hexdigest(),
-                    self._fmt(acopio),
-                    self._fmt(captured),
-                    self._fmt(verified),
-                    a.origen,
-                    a.digital,
-                    "ACTA PREP",
-                    a.cotejada,
-                ]
-            )
+            fields = [
+                *prefix,
+                str(a.boletas),
+                str(a.votaron),
+                str(a.reps),
+                str(a.sacados),
+                *a.cells,
+                str(a.asentado),
+                str(a.calc),
+                str(a.lista),
+                str(a.rep_pp),
+                a.obs,
+                contab,
+                a.traslado,
+                hashlib.sha256(f"{self.seed}|{election}|{a.clave_acta}|acta".encode()).hexdigest(),
+                self._fmt(acopio),
+                self._fmt(captured),
+                self._fmt(verified),
+                a.origen,
+                a.digital,
+                "ACTA PREP",
+                a.cotejada,
+            ]
         row = d.delimiter.join(fields)
         self._rows[key] = row
         return row
 
     def table(self, election: str, corte: datetime) -> tuple[dict, list[str]]:
         """(summary values as ints, data rows as text) for one election at one corte."""
-        rows, extras = self.population[election]
+        rows, _ = self.population[election]
         times, extra_times = self._times[election]
-        corte = corte.timestamp()
+        cutoff = corte.timestamp()
         out = []
         esperadas = len(rows)
         registradas = fuera = capturadas = contab = inconsist = 0
         lista = votos_c = votos_s = 0
         for i, a in enumerate(rows):
             acopio, _, verified = times[i]
-            if verified <= corte:
+            if verified <= cutoff:
                 state = 2
                 capturadas += 1
                 registradas += 1
@@ -668,14 +676,14 @@ class Series:
                     votos_c += a.calc
                     if a.tipo != "S":
                         votos_s += a.calc
-            elif acopio <= corte:
+            elif acopio <= cutoff:
                 state = 1
                 registradas += 1
             else:
                 state = 0
             out.append(self._row(election, False, i, state))
-        for i, a in enumerate(extras):
-            if extra_times[i][2] <= corte:
+        for i, (_, _, verified) in enumerate(extra_times):
+            if verified <= cutoff:
                 fuera += 1
                 registradas += 1
                 out.append(self._row(election, True, i, 2))
@@ -777,7 +785,8 @@ class Series:
             "Línea 1: elección. Línea 2: fecha y hora del corte con su desplazamiento UTC.",
             "Líneas 3 y 4: nombres y valores del resumen. Línea 6: encabezado de datos.",
             f"Separador de campos: {'|' if d.delimiter == '|' else 'coma'}. Codificación: {enc}.",
-            "CONTABILIZADA: 1 contabilizada, 0 capturada no contabilizada, 2 fuera de catálogo, - sin capturar.",
+            "CONTABILIZADA: 1 contabilizada, 0 capturada no contabilizada, 2 fuera de catálogo, "
+            "- sin capturar.",
             "CODIGO_INTEGRIDAD: SHA-256 de la imagen del acta.",
         ]
         return (d.newline.join(text) + d.newline).encode(d.encoding)
@@ -795,7 +804,7 @@ class Series:
         summaries = {}
         for election in self.elections:
             data, summary = self.results_csv(election, corte)
-            summaries[election] = {k: v for k, v in summary.items()}
+            summaries[election] = dict(summary)
             files = [
                 (f"{self.state}_{election}_{year}.csv", data, zipfile.ZIP_DEFLATED),
                 (

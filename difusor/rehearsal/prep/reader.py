@@ -61,9 +61,9 @@ def read_prep_csv(data: bytes) -> PrepCsv:
     title, corte_line = pre[0], pre[1]
     names = next(csv.reader([pre[2]], delimiter=delimiter))
     values = next(csv.reader([pre[3]], delimiter=delimiter))
-    summary = {n: summary_value(v) for n, v in zip(names, values)}
+    summary = {n: summary_value(v) for n, v in zip(names, values, strict=False)}
     body = "\n".join(lines[header_at:])
     reader = csv.reader(io.StringIO(body), delimiter=delimiter)
     header = next(reader)
-    rows = [dict(zip(header, r)) for r in reader if r]
+    rows = [dict(zip(header, r, strict=False)) for r in reader if r]
     return PrepCsv(title, corte_line, summary, header, rows, delimiter, encoding, newline)

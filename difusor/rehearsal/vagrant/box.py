@@ -392,7 +392,9 @@ class BoxBuilder:
                 json.dumps(
                     {
                         "author": "difusor box builder",
-                        "description": "Debian 12 from difusor's cached rootfs, for the Vagrant rehearsal",
+                        "description": (
+                            "Debian 12 from difusor's cached rootfs, for the Vagrant rehearsal"
+                        ),
                         "rootfs": tarball.name,
                         "cache_key": key,
                         "builder_version": spec.builder_version,

@@ -256,9 +256,9 @@ def _pid(pidfile: Path) -> int | None:
 # ---------------------------------------------------------------- helpers on the host side
 
 
-def helpers(workdir: Path) -> list[Proxy | NtpServer]:
+def helpers(workdir: Path) -> tuple[Proxy, NtpServer]:
     """The lab's apt proxy and NTP server, here on the management network's host address."""
-    return [
+    return (
         Proxy(
             workdir,
             listen=MGMT_HOST,
@@ -267,7 +267,7 @@ def helpers(workdir: Path) -> list[Proxy | NtpServer]:
             purpose="the Vagrant VM's apt",
         ),
         NtpServer(workdir, netns=None, bind=MGMT_HOST, allow=(MGMT_PREFIX,), name="chronyd"),
-    ]
+    )
 
 
 # ---------------------------------------------------------------- the rehearsal
@@ -395,7 +395,8 @@ class VagrantRehearsal:
 
     def deploys(self) -> bool:
         log.info(
-            "pyinfra @vagrant deploy.py (first deploy: package installs under emulation, many minutes)"
+            "pyinfra @vagrant deploy.py "
+            "(first deploy: package installs under emulation, many minutes)"
         )
         first = run_pyinfra("deploy.py", inventory=INVENTORY, timeout=TIMEOUTS["deploy"])
         (self.workdir / "deploy-1.log").write_text(first.output)
@@ -572,14 +573,15 @@ class VagrantRehearsal:
                 finally:
                     self.teardown()
         finally:
-            self.figures.total = time.monotonic() - started
+            total = self.figures.total = time.monotonic() - started
             self.summary.print()
             f = self.figures
             print(
-                f"vagrant rehearsal: box {f.box or '-'}; vagrant up {_s(f.up)}, first deploy {_s(f.first_deploy)}, "
-                f"no-op re-run {_s(f.second_deploy)}; testinfra {f.tests.get('passed', 0)} passed, "
+                f"vagrant rehearsal: box {f.box or '-'}; vagrant up {_s(f.up)}, "
+                f"first deploy {_s(f.first_deploy)}, no-op re-run {_s(f.second_deploy)}; "
+                f"testinfra {f.tests.get('passed', 0)} passed, "
                 f"{f.tests.get('failed', 0)} failed, {f.tests.get('skipped', 0)} skipped; "
-                f"Lynis {f.lynis if f.lynis is not None else '-'}; total {f.total / 60:.1f} min"
+                f"Lynis {f.lynis if f.lynis is not None else '-'}; total {total / 60:.1f} min"
             )
         return 0 if all(ok for _, ok, _ in self.summary.steps) else 1
 
