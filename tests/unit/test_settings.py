@@ -39,7 +39,8 @@ MALFORMED = [
     (
         "cidr_host_bits",
         {"trusted_sources": {"ople": ["203.0.113.5/24"]}},
-        "trusted_sources.ople[0]: '203.0.113.5/24' has host bits set (did you mean 203.0.113.0/24?)",
+        "trusted_sources.ople[0]: '203.0.113.5/24' has host bits set "
+        "(did you mean 203.0.113.0/24?)",
     ),
     (
         "cidr_garbage",
@@ -89,7 +90,8 @@ MALFORMED = [
                 {
                     "name": "ana",
                     "ssh_keys": [
-                        "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53"
+                        "ssh-rsa "
+                        "AAAAC3NzaC1lZDI1NTE5AAAAINssMoocNROg4N5ybtQgRvzRZiEUQDuiJzrRD/xVyp53"
                     ],
                 }
             ]
@@ -247,7 +249,8 @@ PORTAL_MALFORMED = [
     (
         "embed_origin_with_path",
         {"embed_origins": ["https://www.example.mx/resultados"]},
-        "embed_origins[0]: 'https://www.example.mx/resultados' is not an origin (scheme://host[:port], no path)",
+        "embed_origins[0]: 'https://www.example.mx/resultados' is not an origin "
+        "(scheme://host[:port], no path)",
     ),
     (
         "embed_origin_without_scheme",
@@ -308,7 +311,7 @@ def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
     (tmp_path / "prep.key").write_text("key")
     (tmp_path / "prep.crt").write_text("crt")
     subprocess.run(["git", "-C", str(tmp_path), "add", "prep.key"], check=True)
-    with pytest.raises(SettingsError, match="prep.key' is tracked by git"):
+    with pytest.raises(SettingsError, match=r"prep\.key' is tracked by git"):
         parse_settings(
             {
                 **valid_data,
@@ -361,3 +364,80 @@ def test_malformed_docker_settings(valid_data, change, expected):
     with pytest.raises(SettingsError) as error:
         parse_settings({**valid_data, **change})
     assert expected in str(error.value)
+
+
+PUBLISHER_MALFORMED = [
+    (
+        "cloudflare_purge_without_zone",
+        {"cdn_purge": "cloudflare"},
+        "cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env (DIFUSOR_CDN_TOKEN)",
+    ),
+    (
+        "cloudflare_purge_without_token",
+        {"cdn_purge": "cloudflare", "cloudflare_zone_id": "0123456789abcdef0123456789abcdef"},
+        "cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env",
+    ),
+    (
+        "command_purge_without_command",
+        {"cdn_purge": "command"},
+        "settings: cdn_purge='command' needs cdn_purge_command (an argv list)",
+    ),
+    (
+        "bad_zone_id",
+        {"cloudflare_zone_id": "my-zone"},
+        "cloudflare_zone_id: 'my-zone' is not a Cloudflare zone id (32 hexadecimal digits)",
+    ),
+    (
+        "publication_start_with_offset",
+        {"publication_start": "2024-06-02T20:00-06:00"},
+        "publication_start: '2024-06-02T20:00:00-06:00' must be a local time without offset",
+    ),
+    (
+        "webhook_not_http",
+        {"alert_webhook": "ftp://alertas.example.mx/"},
+        "alert_webhook: 'ftp://alertas.example.mx/' is not an http(s) URL",
+    ),
+    (
+        "bad_rsync_user",
+        {"rsync_user": "Prep"},
+        "rsync_user: 'Prep' is not a valid user name (lower case letters, digits, '-', '_')",
+    ),
+    ("ipv6_docker_pool", {"docker_address_pool": "fd00::/48"}, "must be IPv4 and /24 or larger"),
+]
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [c[1:] for c in PUBLISHER_MALFORMED],
+    ids=[c[0] for c in PUBLISHER_MALFORMED],
+)
+def test_malformed_publisher_receiver_and_docker_settings(valid_data, change, expected):
+    with pytest.raises(SettingsError) as error:
+        parse_settings({**valid_data, **change})
+    assert expected in str(error.value)
+
+
+def test_cdn_purges_with_what_they_need_are_accepted(valid_data):
+    zone = "0123456789abcdef0123456789abcdef"
+    cloudflare = {**valid_data, "cdn_purge": "cloudflare", "cloudflare_zone_id": zone}
+    assert parse_settings(cloudflare, {"cdn_token": "t0ken"}).cdn_token is not None
+    command = {**valid_data, "cdn_purge": "command", "cdn_purge_command": ["/usr/bin/true"]}
+    assert parse_settings(command).cdn_purge_command == ["/usr/bin/true"]
+
+
+def test_a_concern_model_checks_its_own_rules():
+    from pydantic import ValidationError
+
+    from difusor.settings.portal import PortalSettings
+
+    portal = {"portal_domain": "prep.example.com.mx", "admin_email": "sistemas@example.com.mx"}
+    assert PortalSettings(**portal, tls_source="selfsigned", rehearsal=True).rehearsal
+    with pytest.raises(ValidationError, match="only for rehearsal inventories"):
+        PortalSettings(**portal, tls_source="selfsigned")
+
+
+def test_settings_read_flat_keys_into_flat_attributes(valid_data):
+    settings = parse_settings({**valid_data, "docker_bridge_ip": "172.28.0.1/24"})
+    assert settings.docker_bridge_ip == "172.28.0.1/24"
+    assert settings.portal_domain == "prep.example.com.mx"
+    assert "docker_bridge_ip" in settings.model_dump()

@@ -106,17 +106,6 @@ def test_firewall_rules_in_ufw_syntax(settings):
     ]
 
 
-def test_settings_reference_is_current():
-    from pathlib import Path
-
-    from difusor.settings_doc import settings_markdown
-
-    reference = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
-    assert reference.read_text() == settings_markdown(), (
-        "run: python -m difusor.settings_doc > docs/settings.md"
-    )
-
-
 def nginx_directives(settings) -> str:
     from difusor.deploys.portal import nginx_config
 

@@ -1,0 +1,91 @@
+"""Portal: the public site (nginx), its certificate, and the CDN in front of it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .rehearsal import RehearsalSettings
+from .types import Email, Hostname, LocalFile, Network, Origin, PrivateFile, matching
+
+LoopbackUrl = Annotated[
+    str,
+    matching(
+        r"^http://(127\.\d+\.\d+\.\d+|\[::1\]|localhost):(\d{1,5})$",
+        "must be http://127.0.0.1:PORT (or [::1]): the application stays on loopback",
+    ),
+]
+
+
+class PortalSettings(RehearsalSettings):
+    """The public site readers reach over HTTPS (nginx), its certificate, and the CDN in front."""
+
+    portal_domain: Hostname = Field(description="Public host name of the results portal.")
+    admin_email: Email = Field(description="Contact for certificates and alerts.")
+    portal_mode: Literal["static", "proxy"] = Field(
+        default="static",
+        description="static: nginx serves the published corte; proxy: nginx proxies to the "
+        "institute's application on loopback, with micro-caching.",
+    )
+    proxy_upstream: LoopbackUrl = Field(
+        default="http://127.0.0.1:8080",
+        description="Application behind the portal in proxy mode; loopback only.",
+    )
+    tls_source: Literal["acme", "provided", "selfsigned"] = Field(
+        default="acme",
+        description="acme: certbot (HTTP-01, webroot, automatic renewal); provided: your files; "
+        "selfsigned: rehearsals only.",
+    )
+    acme_server: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory", description="ACME directory URL."
+    )
+    acme_ca_bundle: LocalFile | None = Field(
+        default=None,
+        description="CA file (on this machine) to trust for a private or test ACME server.",
+    )
+    tls_certificate_file: LocalFile | None = Field(
+        default=None, description="provided: certificate chain (PEM) on this machine."
+    )
+    tls_key_file: PrivateFile | None = Field(
+        default=None, description="provided: private key (PEM) on this machine; never in git."
+    )
+    embed_origins: list[Origin] = Field(
+        default=[],
+        description="Origins allowed to embed the results in a frame (CSP frame-ancestors), "
+        "e.g. https://www.example.com.mx.",
+    )
+    cdn: Literal["none", "cloudflare"] = Field(
+        default="none",
+        description="CDN in front of the portal: cloudflare trusts Cloudflare's published "
+        "ranges for the real client address (CF-Connecting-IP).",
+    )
+    cdn_networks: list[Network] = Field(
+        default=[],
+        description="Other proxies/CDN networks whose X-Forwarded-For is trusted.",
+    )
+    rate_limit_per_second: int = Field(
+        default=30,
+        ge=1,
+        description="Requests per second per client address (burst of 10 s worth). Generous: "
+        "universities and mobile carriers put many readers behind one address.",
+    )
+    connection_limit: int = Field(
+        default=100, ge=1, le=65535, description="Open connections per client address."
+    )
+
+    @model_validator(mode="after")
+    def _selfsigned_only_in_rehearsals(self) -> PortalSettings:
+        """`tls_source = "selfsigned"` only with `rehearsal = True`: readers' browsers refuse it."""
+        if self.tls_source == "selfsigned" and not self.rehearsal:
+            raise ValueError(
+                "tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _provided_certificate_has_its_files(self) -> PortalSettings:
+        """`tls_source = "provided"` needs both `tls_certificate_file` and `tls_key_file`."""
+        if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
+            raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
+        return self
