@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from difusor import paths
 from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config
+from difusor.inventory import inventory_settings
 from difusor.rehearsal.lab import LAB_IPV4, Lab
 from difusor.rehearsal.lab.rehearse import deployed_lab
-from difusor.settings import inventory_settings
 
 RESULTS_JSON = "bench/results.json"
 STOCK_SITE = "/etc/nginx/sites-enabled/bench-stock"

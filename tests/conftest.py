@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import pytest
 import testinfra
 
-from difusor.settings import Settings, inventory_settings
+from difusor.inventory import inventory_settings
+from difusor.settings import Settings
 
 
 def pytest_addoption(parser):

@@ -26,7 +26,6 @@ from .env import ENV_PREFIX
 from .load import (
     SettingsError,
     format_errors,
-    inventory_settings,
     parse_settings,
     pyinfra_reserved_keys,
     read_secrets,
@@ -43,7 +42,6 @@ __all__ = [
     "Settings",
     "SettingsError",
     "format_errors",
-    "inventory_settings",
     "is_hostname",
     "parse_settings",
     "pyinfra_reserved_keys",

@@ -89,20 +89,3 @@ def parse_settings(data: dict[str, Any], secrets: dict[str, str] | None = None) 
         return Settings.model_validate({**ours, **(secrets or {})})
     except ValidationError as error:
         raise SettingsError(format_errors(error)) from None
-
-
-def inventory_settings(inventory: str, host_name: str | None = None) -> tuple[str, Settings]:
-    """Settings of one host of a pyinfra inventory file (the first host when none is named),
-    with the same group_data lookup as the pyinfra command line."""
-    from pyinfra.api import Config, State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
-
-    # pyinfra reads inventory files inside a state context, as its command line does.
-    with ctx_state.use(State(config=Config())):
-        hosts = {host.name: host for host in make_inventory(inventory, cwd=os.getcwd())}
-    if host_name is None:
-        host_name = next(iter(hosts))
-    if host_name not in hosts:
-        raise SettingsError([f"host {host_name!r} is not in {inventory} (has: {', '.join(hosts)})"])
-    return host_name, parse_settings(hosts[host_name].data.dict(), read_secrets())

@@ -2,7 +2,8 @@ import subprocess
 
 import pytest
 
-from difusor.settings import SettingsError, inventory_settings, parse_settings, read_secrets
+from difusor.inventory import inventory_settings
+from difusor.settings import SettingsError, parse_settings, read_secrets
 
 
 def rsa_key(tmp_path, bits: int) -> str:
