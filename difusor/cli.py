@@ -1,5 +1,5 @@
 """
-``difusor``: what a difusor's sysadmin runs from their own machine, against the servers of the
+difusor: what a difusor's sysadmin runs from their own machine, against the servers of the
 same pyinfra inventory the deploy takes.
 
     difusor check [--inventory FILE] [--host NAME]
