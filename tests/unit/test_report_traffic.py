@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -268,3 +269,27 @@ def test_the_engine_agrees_with_a_plain_reading_of_the_definitions(tmp_path, see
     assert result.time_on_site.median_s == expected.median_s
     assert result.time_on_site.mean_s == expected.mean_s
     assert result.pages == expected.pages
+
+
+def test_the_engine_reads_the_visitor_pair_and_every_field_the_portal_logs(tmp_path):
+    template = (Path(__file__).parents[2] / "templates/portal/nginx.conf.j2").read_text()
+    block = template[template.index("log_format difusor_json") : template.index("}';") + 3]
+    line_format = "".join(re.findall(r"'([^']*)'", block))
+    values = {
+        "$time_iso8601": "2024-06-02T21:00:00-06:00",
+        "$request_method": "GET",
+        "$uri": "/index.html",
+        "$status": "200",
+        "$body_bytes_sent": "512",
+        "$request_time": "0.001",
+        "$remote_addr": "198.51.100.7",
+    }
+    first = re.sub(r"\$\w+", lambda m: values.get(m.group(0), ""), line_format)
+    values |= {"$uid_got": "difusor=AB", "$time_iso8601": "2024-06-02T21:00:09-06:00"}
+    again = re.sub(r"\$\w+", lambda m: values.get(m.group(0), ""), line_format)
+    first = first.replace('"visitor_set":""', '"visitor_set":"difusor=AB"')
+    logged = json.loads(first)
+    assert set(traffic.COLUMNS) - {"visitor"} <= set(logged)  # "visitor": the old format
+    result = count(tmp_path, [first, again])
+    assert (result.visitors, result.cookieless_visitors, result.page_views) == (1, 0, 2)
+    assert result.time_on_site.median_s == 9.0
