@@ -220,7 +220,7 @@ def mode_of(path: Path) -> str:
     return stat.filemode(path.lstat().st_mode)
 
 
-# ----------------------------------------------------------------------------- a local HTTP stand-in
+# ------------------------------------------------------------------------ a local HTTP stand-in
 
 
 class LocalHTTP:

@@ -112,7 +112,7 @@ def test_identical_files_are_hardlinked_between_consecutive_releases(tree):
         "20240602_2115_PREP_GUB_VER/LEEME.txt",
         "20240602_2115_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv",
     ]
-    for new_rel, old_rel in zip(same, old):
+    for new_rel, old_rel in zip(same, old, strict=True):
         # the nested folder is named after this corte's zip, so dedup is by content, not by path
         assert ino(second, new_rel) == ino(first, old_rel)
         assert (second / "site" / new_rel).stat().st_nlink == 2
