@@ -258,8 +258,13 @@ def test_watch_publishes_each_package_as_it_lands(tree):
         time.sleep(1)
         tree.put(third)  # lands when nothing is running
         wait_for(lambda: (tree.live() or {}).get("package") == third.name, timeout=10)
+        # its line is logged once it is archived, just after the switch
+        wait_for(lambda: len(published(tree)) == 3, timeout=10)
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
-    published = [r["package"] for r in tree.log_records() if r["event"] == "published"]
-    assert published == [first.name, second.name, third.name]
+    assert published(tree) == [first.name, second.name, third.name]
+
+
+def published(tree: Tree) -> list[str]:
+    return [r["package"] for r in tree.log_records() if r["event"] == "published"]
