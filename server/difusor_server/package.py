@@ -6,7 +6,7 @@ import stat
 import struct
 import zipfile
 from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from typing import Any
 
 from .config import Limits
 from .timeutil import iso
@@ -59,60 +59,32 @@ def read_sidecar(path: str, package_name: str) -> str:
 # ----------------------------------------------------------------------------- zip files
 
 
-def classify_unreadable(head: bytes, size: int) -> str:
-    """Reason code for a file that zipfile cannot open."""
-    if size == 0:
-        return "empty-file"
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "truncated"
-    return "not-a-zip"
-
-
-def check_layout(file: IO[bytes], size: int, zip_file: zipfile.ZipFile) -> None:
-    """Refuse what zipfile would tolerate: an end record that is not at the very end of the file
-    (a truncated outer zip whose tail holds a complete nested zip opens as that nested zip!)
-    and data before the first entry."""
-    tail_len = min(size, 22 + 65535)
-    file.seek(size - tail_len)
-    tail = file.read(tail_len)
-    file.seek(0)
-    pos = tail.rfind(b"PK\x05\x06")
-    found = False
-    while pos >= 0:
-        if pos + 22 <= len(tail):
-            (comment_len,) = struct.unpack_from("<H", tail, pos + 20)
-            if pos + 22 + comment_len == len(tail):
-                found = True
-                break
-        pos = tail.rfind(b"PK\x05\x06", 0, pos)
-    if not found:
-        raise Rejection("truncated", "no end-of-central-directory record at the end of the file")
-    infos = zip_file.infolist()
-    if infos and min(info.header_offset for info in infos) != 0:
-        raise Rejection("corrupt", "data before the first entry (truncated, or not a plain zip)")
-
-
 class Budget:
     """Limits shared by a package and every zip nested in it."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.files = 0
+        self.entries = 0  # files and directories, every level
         self.bytes = 0
 
-    def add(self, files: int, size: int, where: str) -> None:
-        self.files += files
-        self.bytes += size
-        if self.files > self.limits.max_files:
+    def room(self) -> int:
+        """How many more entries fit."""
+        return self.limits.max_files - self.entries
+
+    def reserve_entries(self, entries: int) -> None:
+        """Count a zip's entries, from its end record, before its central directory is read."""
+        self.entries += entries
+        if self.entries > self.limits.max_files:
             raise Rejection(
                 "too-many-files",
-                f"{self.files} files (limit {self.limits.max_files}) {where}".strip(),
+                f"{self.entries} files and directories (limit {self.limits.max_files})",
             )
+
+    def add_bytes(self, size: int, where: str) -> None:
+        self.bytes += size
         if self.bytes > self.limits.max_total_bytes:
             limit = self.limits.max_total_bytes
-            raise Rejection(
-                "too-big", f"{self.bytes} bytes uncompressed (limit {limit}) {where}".strip()
-            )
+            raise Rejection("too-big", f"{self.bytes} bytes uncompressed (limit {limit}){where}")
 
 
 class Member:
@@ -201,7 +173,6 @@ def inspect_zip(
     seen: dict[str, bool] = {}  # path -> is a directory
     dirs = set()
     total_size = total_compressed = 0
-    files = 0
     for info in zip_file.infolist():
         checked = check_entry(info, label)
         if checked is None:
@@ -213,7 +184,6 @@ def inspect_zip(
         if is_dir:
             dirs.add(path)
         else:
-            files += 1
             total_size += info.file_size
             total_compressed += info.compress_size
             if info.file_size >= RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(
@@ -240,7 +210,7 @@ def inspect_zip(
             f"{label or 'package'} expands {total_size} bytes from {total_compressed} "
             f"(ratio limit {limits.max_ratio})",
         )
-    budget.add(files, total_size, f"in {label}" if label else "")
+    budget.add_bytes(total_size, f" in {label}" if label else "")
     if any(member.is_zip for member in members) and depth + 1 > limits.max_nesting:
         nested = next(member.path for member in members if member.is_zip)
         raise Rejection(

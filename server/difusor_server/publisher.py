@@ -21,24 +21,17 @@ import stat
 import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timezone
 from typing import Any, NoReturn
 
-from . import hooks, intake, purge, release
+from . import hooks, intake, purge, release, ziplayout
 from .config import Config
 from .fsutil import read_json
 from .intake import Arrival, NotReady, Package
 from .log import Logger
 from .outcomes import STATE_FILE, Outcomes, State
-from .package import (
-    Budget,
-    Rejection,
-    check_layout,
-    classify_unreadable,
-    cross_check_corte,
-    inspect_zip,
-    read_sidecar,
-)
+from .package import Budget, Rejection, cross_check_corte, inspect_zip, read_sidecar
 from .release import Build
 from .timeutil import from_ts, iso, now, parse_iso
 
@@ -47,6 +40,15 @@ LOCK_FILE = "publish.lock"
 
 class Stop(Exception):
     """Stop this run, leaving the package where it is (an incident was logged)."""
+
+
+@dataclass
+class Checked:
+    """What passed the pre-check: the open zip, the limits it started to use, the sidecar."""
+
+    zip_file: zipfile.ZipFile
+    budget: Budget
+    sidecar: str  # verified, absent or off
 
 
 class Publisher:
@@ -159,8 +161,8 @@ class Publisher:
         try:
             if self._identify(package, live):
                 return
-            sidecar, zip_file = self._pre_check(package)
-            build = self._build_release(package, zip_file, sidecar, live_dir)
+            checked = self._pre_check(package)
+            build = self._build_release(package, checked, live_dir)
         except Rejection as rejection:
             self.outcomes.rejected(package, rejection)
             return
@@ -199,13 +201,15 @@ class Publisher:
         return False
 
     # ------------------------------------------------------------------ 2. pre-check
-    def _pre_check(self, package: Package) -> tuple[str, zipfile.ZipFile]:
-        """Size, sidecar and zip structure, before anything is written. Returns the sidecar
-        state and the open zip."""
+    def _pre_check(self, package: Package) -> Checked:
+        """Size, sidecar and zip structure (end record, entry count), before anything is
+        written or parsed."""
         limit = self.cfg.limits.max_total_bytes
         if package.stat.st_size > limit:
             raise Rejection("too-big", f"{package.stat.st_size} bytes (limit {limit})")
-        return self._verify_sidecar(package), self._open_zip(package)
+        sidecar = self._verify_sidecar(package)
+        budget = Budget(self.cfg.limits)
+        return Checked(self._open_zip(package, budget), budget, sidecar)
 
     def _verify_sidecar(self, package: Package) -> str:
         mode = self.cfg.sidecar
@@ -228,29 +232,18 @@ class Publisher:
             )
         return "verified"
 
-    def _open_zip(self, package: Package) -> zipfile.ZipFile:
+    def _open_zip(self, package: Package, budget: Budget) -> zipfile.ZipFile:
         file = os.fdopen(os.dup(package.fd), "rb")
         try:
-            zip_file = zipfile.ZipFile(file)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            return ziplayout.open_zip(file, package.stat.st_size, budget)
+        except Rejection as rejection:
             file.close()
-            intake.wait_until_settled(package.stat, self.cfg.settle_seconds)
-            os.lseek(package.fd, 0, os.SEEK_SET)
-            head = os.read(package.fd, 8)
-            os.lseek(package.fd, 0, os.SEEK_SET)
-            reason = classify_unreadable(head, package.stat.st_size)
-            raise Rejection(reason, f"{type(exc).__name__}: {exc}") from None
-        try:
-            check_layout(file, package.stat.st_size, zip_file)
-        except Rejection:
-            zip_file.close()
+            if rejection.reason in ziplayout.UNREADABLE:
+                intake.wait_until_settled(package.stat, self.cfg.settle_seconds)
             raise
-        return zip_file
 
     # ------------------------------------------------------------------ 3. build release
-    def _build_release(
-        self, package: Package, zip_file: zipfile.ZipFile, sidecar: str, live_dir: str | None
-    ) -> Build:
+    def _build_release(self, package: Package, checked: Checked, live_dir: str | None) -> Build:
         """Check every entry against the limits, extract into a temp release (hard links to
         the live release's identical files), cross-check the CSV cortes."""
         release_id = release.release_id(package.corte, package.sha256)
@@ -258,8 +251,8 @@ class Publisher:
             self.cfg.releases_dir, f"{release.TMP_PREFIX}{release_id}-{os.getpid()}"
         )
         try:
-            with zip_file:
-                budget = Budget(self.cfg.limits)
+            with checked.zip_file as zip_file:
+                budget = checked.budget
                 members = inspect_zip(zip_file, budget, 0)
                 if all(member.is_dir for member in members):
                     raise Rejection("empty-zip", "the zip holds no files")
@@ -273,7 +266,7 @@ class Publisher:
             if isinstance(exc, Rejection):
                 raise
             self._incident(package, exc)
-        return Build(release_id, temp_dir, extraction, csv_corte, sidecar)
+        return Build(release_id, temp_dir, extraction, csv_corte, checked.sidecar)
 
     # ------------------------------------------------------------------ 4. switch
     def _switch(self, package: Package, build: Build) -> dict[str, Any]:

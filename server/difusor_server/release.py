@@ -20,11 +20,11 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, Any, cast
+from typing import Any
 
-from . import hooks
+from . import hooks, ziplayout
 from .fsutil import fsync_dir, read_json, syncfs, unlink_if_present, write_json
-from .package import Budget, Member, Rejection, check_layout, classify_unreadable, inspect_zip
+from .package import Budget, Member, Rejection, inspect_zip
 
 TMP_PREFIX = ".tmp-"
 CHUNK = 1 << 20
@@ -132,27 +132,20 @@ class Extraction:
     def _nested(self, rel: str, depth: int) -> None:
         path = os.path.join(self.root, rel)
         label = rel[len("site/") :]
-        try:
-            zip_file = zipfile.ZipFile(path)
-        except (zipfile.BadZipFile, OSError, ValueError) as exc:
-            with open(path, "rb") as f:
-                head = f.read(8)
-            raise Rejection(
-                classify_unreadable(head, os.path.getsize(path)), f"nested {label!r}: {exc}"
-            ) from None
-        with zip_file:
+        with open(path, "rb") as file:
             try:
-                check_layout(cast(IO[bytes], zip_file.fp), os.path.getsize(path), zip_file)
+                zip_file = ziplayout.open_zip(file, os.fstat(file.fileno()).st_size, self.budget)
             except Rejection as rejection:
                 raise Rejection(rejection.reason, f"nested {label!r}: {rejection.detail}") from None
-            members = inspect_zip(zip_file, self.budget, depth, label)
-            folder = rel[:-4]
-            if os.path.lexists(os.path.join(self.root, folder)):
-                # the package already has something by that name: keep it, only verify the zip
-                self.verify(zip_file, members, label)
-                return
-            os.makedirs(os.path.join(self.root, folder), mode=0o755)
-            self.extract(zip_file, members, folder, depth, label)
+            with zip_file:
+                members = inspect_zip(zip_file, self.budget, depth, label)
+                folder = rel[:-4]
+                if os.path.lexists(os.path.join(self.root, folder)):
+                    # the package already has something by that name: keep it, only verify it
+                    self.verify(zip_file, members, label)
+                    return
+                os.makedirs(os.path.join(self.root, folder), mode=0o755)
+                self.extract(zip_file, members, folder, depth, label)
 
     def verify(self, zip_file: zipfile.ZipFile, members: list[Member], label: str) -> None:
         for member in members:

@@ -64,9 +64,11 @@ def test_a_sidecar_whose_package_has_not_come_yet_waits(tree):
     assert (tree.incoming / (SECOND + ".sha256")).exists()
 
 
-def test_a_file_still_being_written_in_place_is_given_time_to_settle(tree):
+@pytest.mark.parametrize("nesting", ["flat", "zip"])
+def test_a_file_still_being_written_in_place_is_given_time_to_settle(tree, nesting):
+    """Half a package of nested zips holds a whole nested zip, which zipfile would open."""
     tree.configure(settle_seconds=2)
-    data = tree.package("2024-06-02T21:15", 0.5, nesting="flat").read_bytes()
+    data = tree.package("2024-06-02T21:15", 0.5, nesting=nesting).read_bytes()
     target = tree.incoming / SECOND
     target.write_bytes(data[: len(data) // 2])  # an uploader writing in place, half-way
     proc = tree.spawn_publish()
