@@ -38,6 +38,16 @@ def same_file(path: str, file_stat: os.stat_result) -> bool:
     return (current.st_ino, current.st_dev) == (file_stat.st_ino, file_stat.st_dev)
 
 
+def file_sidecar(sidecar: str, beside: str) -> None:
+    """Move ``sidecar`` next to the file ``beside`` (quarantined or archived); dropped when
+    one is there already."""
+    target = beside + SIDECAR_SUFFIX
+    if os.path.lexists(target):
+        os.unlink(sidecar)
+    else:
+        move(sidecar, target)
+
+
 class Archive:
     def __init__(self, archive_dir: str) -> None:
         self.root = archive_dir
@@ -88,9 +98,5 @@ class Archive:
                 os.fsync(out.fileno())
             os.replace(tmp, target)
         if package.sidecar and os.path.lexists(package.sidecar) and unchanged:
-            sidecar_target = target + SIDECAR_SUFFIX
-            if os.path.lexists(sidecar_target):
-                os.unlink(package.sidecar)
-            else:
-                move(package.sidecar, sidecar_target)
+            file_sidecar(package.sidecar, target)
         return self.relative(target)

@@ -3,6 +3,7 @@
 archived), refused before it is read (not a package at all), incident (the package waits in
 incoming for the next run), and a sidecar that arrives after its package."""
 
+import contextlib
 import errno
 import os
 import stat
@@ -159,9 +160,7 @@ class Outcomes:
         }
         write_json(quarantined + ".reason.json", reason_doc)
         if not exists:
-            link_or_copy(package.path, quarantined)
-            if package.sidecar and os.path.isfile(package.sidecar):
-                link_or_copy(package.sidecar, quarantined + SIDECAR_SUFFIX)
+            _quarantine_copy(package.path, package.sidecar, quarantined)
         directory = os.path.join(self.archive.day_dir(package.corte), "rejected")
         archived = self.archive.file(package, directory)
         self.state.record(
@@ -181,10 +180,12 @@ class Outcomes:
             detail=rejection.detail,
             quarantine=os.path.relpath(quarantined, self.cfg.quarantine_dir),
             archived=archived,
+            sidecar=_name(package.sidecar),
         )
 
     def refused(self, arrival: Arrival, file_stat: os.stat_result, rejection: Rejection) -> None:
-        """Reject what is not processed as a package at all (a bad name, a symlink, a fifo...)."""
+        """Reject what is not processed as a package at all (a bad name, a symlink, a fifo...);
+        its sidecar goes with it."""
         regular = stat.S_ISREG(file_stat.st_mode)
         sha256 = sha256_file(arrival.path) if regular else None
         quarantined, exists = archive.place(self.cfg.quarantine_dir, arrival.name, sha256)
@@ -201,7 +202,7 @@ class Outcomes:
         archived = None
         if regular:
             if not exists:
-                link_or_copy(arrival.path, quarantined)
+                _quarantine_copy(arrival.path, arrival.sidecar, quarantined)
             received_day = self.archive.day_dir(from_ts(file_stat.st_ctime, self.cfg.zone))
             target, same = archive.place(
                 os.path.join(received_day, "rejected"), arrival.name, sha256
@@ -213,8 +214,12 @@ class Outcomes:
             archived = self.archive.relative(target)
         elif not exists:
             os.rename(arrival.path, quarantined)  # moves the link/fifo itself, never its target
+            target = quarantined
         else:
             os.unlink(arrival.path)
+            target = quarantined
+        if arrival.sidecar and os.path.lexists(arrival.sidecar):
+            archive.file_sidecar(arrival.sidecar, target)
         self.log.event(
             "rejected",
             package=arrival.name,
@@ -223,6 +228,7 @@ class Outcomes:
             detail=rejection.detail,
             quarantine=os.path.relpath(quarantined, self.cfg.quarantine_dir),
             archived=archived,
+            sidecar=_name(arrival.sidecar),
         )
 
     # ------------------------------------------------------------------ waiting
@@ -249,13 +255,18 @@ class Outcomes:
     def late_sidecar(self, name: str) -> None:
         """A sidecar whose zip was processed already: check it, file it beside the archived zip."""
         zip_name = name[: -len(SIDECAR_SUFFIX)]
+        path = os.path.join(self.cfg.incoming_dir, name)
         if corte_from_name(zip_name, self.cfg.zone) is None:
+            # no package of that name is ever taken: refused as its package is
+            with contextlib.suppress(FileNotFoundError):
+                detail = f"the sidecar of {zip_name!r}, which is not a package name"
+                arrival = Arrival.at(self.cfg.incoming_dir, name, self.cfg.zone)
+                self.refused(arrival, os.lstat(path), Rejection("bad-name", detail))
             return
         entries = self.state.entries(zip_name)
         if not entries:
             return  # its zip may still be on its way
         entry = entries[-1]
-        path = os.path.join(self.cfg.incoming_dir, name)
         try:
             matches = read_sidecar(path, zip_name) == entry.get("sha256")
         except Rejection:
@@ -273,3 +284,14 @@ class Outcomes:
             detail="sidecar arrived after its package was processed",
             archived=self.archive.relative(dest),
         )
+
+
+def _quarantine_copy(path: str, sidecar: str | None, quarantined: str) -> None:
+    """A copy of the package (a hard link) in quarantine, and of its sidecar beside it."""
+    link_or_copy(path, quarantined)
+    if sidecar and os.path.isfile(sidecar):
+        link_or_copy(sidecar, quarantined + SIDECAR_SUFFIX)
+
+
+def _name(path: str | None) -> str | None:
+    return os.path.basename(path) if path else None

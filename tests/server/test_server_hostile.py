@@ -2,6 +2,7 @@
 more entries than the limit is refused from the end record, before zipfile parses it (zipfile
 keeps every entry in memory: a million entries took 728 MB and 13 s to refuse)."""
 
+import hashlib
 import io
 import os
 import zipfile
@@ -103,3 +104,50 @@ def test_a_plain_package_with_a_rarer_ending_is_published(tree, ending):
     )
     [event] = publish_in_process(tree)
     assert event["event"] == "published", event
+
+
+# ----------------------------------------------------------------------------- sidecars
+
+
+def sidecar_for(path) -> str:
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+
+
+def test_the_sidecar_of_a_package_refused_for_its_name_goes_with_it(tree):
+    package = tree.staging / "resultados.zip"
+    package.write_bytes(zip_bytes([("index.html", b"<html></html>")]))
+    (tree.staging / "resultados.zip.sha256").write_text(sidecar_for(package))
+    tree.put(package, sidecar=tree.staging / "resultados.zip.sha256")
+    [event] = tree.publish().events
+    assert event["reason"] == "bad-name" and event["sidecar"] == "resultados.zip.sha256"
+    assert os.listdir(tree.incoming) == []
+    quarantined = tree.quarantine / (event["quarantine"] + ".sha256")
+    archived = tree.archive / (event["archived"] + ".sha256")
+    assert quarantined.read_text() == archived.read_text() == sidecar_for(package)
+    assert [r["event"] for r in tree.log_records()] == ["rejected"]
+
+
+def test_the_sidecar_of_a_symlink_goes_with_it_to_quarantine(tree, tmp_path):
+    target = tmp_path / "elsewhere.zip"
+    target.write_bytes(zip_bytes([("index.html", b"<html></html>")]))
+    os.symlink(target, tree.incoming / NAME)
+    (tree.incoming / (NAME + ".sha256")).write_text(sidecar_for(target))
+    [event] = tree.publish().events
+    assert event["reason"] == "not-regular-file" and event["sidecar"] == NAME + ".sha256"
+    assert os.listdir(tree.incoming) == []
+    assert (tree.quarantine / (event["quarantine"] + ".sha256")).read_text() == sidecar_for(
+        target
+    )
+
+
+def test_a_sidecar_arriving_after_its_badly_named_package_is_refused_too(tree):
+    package = tree.staging / "resultados.zip"
+    package.write_bytes(zip_bytes([("index.html", b"<html></html>")]))
+    tree.put(package)
+    assert [e["reason"] for e in tree.publish().events] == ["bad-name"]
+    (tree.incoming / "resultados.zip.sha256").write_text(sidecar_for(package))
+    [event] = tree.publish().events
+    assert event["event"] == "rejected" and event["reason"] == "bad-name"
+    assert event["package"] == "resultados.zip.sha256"
+    assert os.listdir(tree.incoming) == []
+    assert (tree.archive / event["archived"]).read_text() == sidecar_for(package)
