@@ -97,8 +97,9 @@ class Member:
         self.is_zip = (not is_dir) and path.lower().endswith(".zip")
 
 
-def _where(label: str, name: str) -> str:
-    return f"{label}: {name!r}" if label else repr(name)
+def where(label: str, name: str) -> str:
+    """How a detail names an entry: ``'data.csv'``, or ``'data.csv' in 'ELECTION.zip'``."""
+    return f"{name!r} in {label!r}" if label else repr(name)
 
 
 def _unix_extra_has_link(extra: bytes) -> bool:
@@ -115,50 +116,50 @@ def _unix_extra_has_link(extra: bytes) -> bool:
 def check_entry(info: zipfile.ZipInfo, label: str = "") -> tuple[str, bool] | None:
     """Validate one zip entry; returns its normalised path (None for a root dir entry)."""
     name = info.filename
-    where = _where(label, name)
+    entry = where(label, name)
     if not name:
         raise Rejection("unsafe-path", f"empty member name {label}".strip())
     if any(ord(char) < 32 or ord(char) == 127 for char in name):
-        raise Rejection("unsafe-path", f"control character in {where}")
+        raise Rejection("unsafe-path", f"control character in {entry}")
     if "\\" in name:
-        raise Rejection("unsafe-path", f"backslash in {where}")
+        raise Rejection("unsafe-path", f"backslash in {entry}")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise Rejection("absolute-path", where)
+        raise Rejection("absolute-path", f"absolute path {entry}")
     is_dir = name.endswith("/")
     parts = []
     for part in name.split("/"):
         if part == "..":
-            raise Rejection("path-traversal", where)
+            raise Rejection("path-traversal", f"'..' in {entry}")
         if part in ("", "."):
             continue
         if len(part.encode("utf-8", "surrogateescape")) > 255:
-            raise Rejection("unsafe-path", f"name component longer than 255 bytes in {where}")
+            raise Rejection("unsafe-path", f"name component longer than 255 bytes in {entry}")
         parts.append(part)
     if len(name.encode("utf-8", "surrogateescape")) > 1024:
-        raise Rejection("unsafe-path", f"path longer than 1024 bytes: {where}")
+        raise Rejection("unsafe-path", f"path longer than 1024 bytes: {entry}")
 
     mode = info.external_attr >> 16
     kind = stat.S_IFMT(mode)
     if kind == stat.S_IFLNK:
-        raise Rejection("symlink", where)
+        raise Rejection("symlink", f"symbolic link {entry}")
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        raise Rejection("device-file", where)
+        raise Rejection("device-file", f"device file {entry}")
     if kind in (stat.S_IFIFO, stat.S_IFSOCK):
-        raise Rejection("special-file", where)
+        raise Rejection("special-file", f"fifo or socket {entry}")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise Rejection("special-file", f"unknown file type {oct(kind)} of {where}")
+        raise Rejection("special-file", f"unknown file type {oct(kind)} of {entry}")
     if kind == stat.S_IFDIR and not is_dir:
-        raise Rejection("special-file", f"directory mode on a file entry {where}")
+        raise Rejection("special-file", f"directory mode on a file entry {entry}")
     if _unix_extra_has_link(info.extra):
-        raise Rejection("hardlink", f"{where} carries a link target (PKWARE unix extra field)")
+        raise Rejection("hardlink", f"{entry} carries a link target (PKWARE unix extra field)")
     if info.flag_bits & 0x1:
-        raise Rejection("encrypted", where)
+        raise Rejection("encrypted", f"encrypted entry {entry}")
     if info.compress_type not in SUPPORTED_COMPRESSION:
-        raise Rejection("unsupported-compression", f"method {info.compress_type} for {where}")
+        raise Rejection("unsupported-compression", f"method {info.compress_type} for {entry}")
     if not parts:
         if is_dir:
             return None
-        raise Rejection("unsafe-path", where)
+        raise Rejection("unsafe-path", f"{entry} names no file")
     return "/".join(parts), is_dir
 
 
@@ -179,7 +180,7 @@ def inspect_zip(
             continue
         path, is_dir = checked
         if path in seen and not (is_dir and seen[path]):
-            raise Rejection("duplicate-member", _where(label, info.filename))
+            raise Rejection("duplicate-member", f"{where(label, info.filename)} appears twice")
         seen[path] = is_dir
         if is_dir:
             dirs.add(path)
@@ -191,7 +192,7 @@ def inspect_zip(
             ):
                 raise Rejection(
                     "zip-bomb",
-                    f"{_where(label, info.filename)} expands {info.file_size} bytes "
+                    f"{where(label, info.filename)} expands {info.file_size} bytes "
                     f"from {info.compress_size} (ratio limit {limits.max_ratio})",
                 )
         members.append(Member(info, path, is_dir))
@@ -201,9 +202,7 @@ def inspect_zip(
             parent = parent.rsplit("/", 1)[0] if "/" in parent else None
     for path, is_dir in seen.items():
         if not is_dir and path in dirs:
-            raise Rejection(
-                "path-conflict", f"{_where(label, path)} is both a file and a directory"
-            )
+            raise Rejection("path-conflict", f"{where(label, path)} is both a file and a directory")
     if total_size >= RATIO_MIN_BYTES and total_size > limits.max_ratio * max(total_compressed, 1):
         raise Rejection(
             "zip-bomb",
@@ -215,7 +214,7 @@ def inspect_zip(
         nested = next(member.path for member in members if member.is_zip)
         raise Rejection(
             "nesting-too-deep",
-            f"{_where(label, nested)} would be zip level {depth + 1} (limit {limits.max_nesting})",
+            f"{where(label, nested)} would be zip level {depth + 1} (limit {limits.max_nesting})",
         )
     return members
 

@@ -206,7 +206,9 @@ class Publisher:
         written or parsed."""
         limit = self.cfg.limits.max_total_bytes
         if package.stat.st_size > limit:
-            raise Rejection("too-big", f"{package.stat.st_size} bytes (limit {limit})")
+            raise Rejection(
+                "too-big", f"the package file is {package.stat.st_size} bytes (limit {limit})"
+            )
         sidecar = self._verify_sidecar(package)
         budget = Budget(self.cfg.limits)
         return Checked(self._open_zip(package, budget), budget, sidecar)

@@ -13,6 +13,7 @@ Layout under ``releases_dir``::
 import contextlib
 import errno
 import hashlib
+import lzma
 import os
 import shutil
 import zipfile
@@ -24,7 +25,7 @@ from typing import Any
 
 from . import hooks, ziplayout
 from .fsutil import fsync_dir, read_json, syncfs, unlink_if_present, write_json
-from .package import Budget, Member, Rejection, inspect_zip
+from .package import Budget, Member, Rejection, inspect_zip, where
 
 TMP_PREFIX = ".tmp-"
 CHUNK = 1 << 20
@@ -64,13 +65,15 @@ def cleanup_temp(releases_dir: str, current_link: str) -> list[str]:
     return removed
 
 
-def _zip_error(exc: Exception, where: str) -> Rejection:
+def _zip_error(exc: Exception, entry: str) -> Rejection:
+    """The rejection for an entry whose data cannot be read back. The package's end record
+    was checked: data that runs out early is a wrong size in the central directory."""
     text = str(exc)
     if isinstance(exc, zipfile.BadZipFile) and "CRC" in text:
-        return Rejection("bad-crc", f"{where}: {text}")
+        return Rejection("bad-crc", f"{entry}: {text}")
     if isinstance(exc, EOFError):
-        return Rejection("truncated", f"{where}: compressed data ends early")
-    return Rejection("corrupt", f"{where}: {type(exc).__name__}: {text}")
+        return Rejection("corrupt", f"{entry}: its data runs past the end of the zip")
+    return Rejection("corrupt", f"{entry}: {type(exc).__name__}: {text}")
 
 
 class Extraction:
@@ -156,7 +159,6 @@ class Extraction:
     def _read(
         self, zip_file: zipfile.ZipFile, info: zipfile.ZipInfo, label: str
     ) -> Iterator[bytes]:
-        where = f"{label}: {info.filename!r}" if label else repr(info.filename)
         try:
             with zip_file.open(info) as src:
                 while True:
@@ -171,8 +173,13 @@ class Extraction:
             NotImplementedError,
             RuntimeError,
             ValueError,
+            lzma.LZMAError,
         ) as exc:
-            raise _zip_error(exc, where) from None
+            raise _zip_error(exc, where(label, info.filename)) from None
+        except OSError as exc:
+            if exc.errno is not None:
+                raise  # the disk, not the data: an incident, the package waits
+            raise _zip_error(exc, where(label, info.filename)) from None  # bz2's bad data
 
     def _hash(self, zip_file: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> str:
         digest = hashlib.sha256()

@@ -171,7 +171,14 @@ def open_zip(file: IO[bytes], size: int, budget: Budget) -> zipfile.ZipFile:
     file.seek(0)
     try:
         zip_file = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        NotImplementedError,  # a "version needed to extract" above what zipfile knows
+        struct.error,
+    ) as exc:
         raise Rejection(
             "corrupt", f"the central directory cannot be read: {type(exc).__name__}: {exc}"
         ) from None

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +181,17 @@ def zip_bytes(entries) -> bytes:
             if isinstance(zi, str):
                 zi = info(zi)
             zf.writestr(zi, data)
+    return buf.getvalue()
+
+
+def zip_with_a_name_twice() -> bytes:
+    """Two entries named index.html (zipfile warns, and writes them)."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("index.html", b"one")
+            zf.writestr("index.html", b"two")
     return buf.getvalue()
 
 

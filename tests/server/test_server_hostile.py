@@ -135,9 +135,7 @@ def test_the_sidecar_of_a_symlink_goes_with_it_to_quarantine(tree, tmp_path):
     [event] = tree.publish().events
     assert event["reason"] == "not-regular-file" and event["sidecar"] == NAME + ".sha256"
     assert os.listdir(tree.incoming) == []
-    assert (tree.quarantine / (event["quarantine"] + ".sha256")).read_text() == sidecar_for(
-        target
-    )
+    assert (tree.quarantine / (event["quarantine"] + ".sha256")).read_text() == sidecar_for(target)
 
 
 def test_a_sidecar_arriving_after_its_badly_named_package_is_refused_too(tree):
