@@ -199,27 +199,17 @@ class Outcomes:
             "rejected": self._now(),
         }
         write_json(quarantined + ".reason.json", reason_doc)
-        archived = None
         if regular:
-            if not exists:
-                _quarantine_copy(arrival.path, arrival.sidecar, quarantined)
             received_day = self.archive.day_dir(from_ts(file_stat.st_ctime, self.cfg.zone))
-            target, same = archive.place(
-                os.path.join(received_day, "rejected"), arrival.name, sha256
-            )
-            if same:
+            filed = self._archive_refused(arrival, sha256, quarantined, exists, received_day)
+        else:
+            if exists:
                 os.unlink(arrival.path)
             else:
-                move(arrival.path, target)
-            archived = self.archive.relative(target)
-        elif not exists:
-            os.rename(arrival.path, quarantined)  # moves the link/fifo itself, never its target
-            target = quarantined
-        else:
-            os.unlink(arrival.path)
-            target = quarantined
+                os.rename(arrival.path, quarantined)  # the link/fifo itself, never its target
+            filed = quarantined
         if arrival.sidecar and os.path.lexists(arrival.sidecar):
-            archive.file_sidecar(arrival.sidecar, target)
+            archive.file_sidecar(arrival.sidecar, filed)
         self.log.event(
             "rejected",
             package=arrival.name,
@@ -227,9 +217,23 @@ class Outcomes:
             reason=rejection.reason,
             detail=rejection.detail,
             quarantine=os.path.relpath(quarantined, self.cfg.quarantine_dir),
-            archived=archived,
+            archived=self.archive.relative(filed) if regular else None,
             sidecar=_name(arrival.sidecar),
         )
+
+    def _archive_refused(
+        self, arrival: Arrival, sha256: str | None, quarantined: str, exists: bool, day: str
+    ) -> str:
+        """A copy in quarantine (unless one is there), the file itself moved to the day's
+        ``rejected/``; returns where it went."""
+        if not exists:
+            _quarantine_copy(arrival.path, arrival.sidecar, quarantined)
+        target, same = archive.place(os.path.join(day, "rejected"), arrival.name, sha256)
+        if same:
+            os.unlink(arrival.path)
+        else:
+            move(arrival.path, target)
+        return target
 
     # ------------------------------------------------------------------ waiting
     def incident(self, package: Package, exc: BaseException, published: bool) -> None:
