@@ -12,6 +12,9 @@
 3. Disk used by the archive and the releases after the night: ``du``-style (allocated
    blocks, hard links counted once), with every release kept and with the default
    ``keep_releases``.
+4. A hostile package listing a million entries (``--hostile-entries``): time and peak memory
+   of the publisher run that refuses it (``too-many-files``). ``--hostile-only`` runs this
+   part alone.
 
 The trigger latency of the systemd path unit (a few ms) is not included.
 """
@@ -35,6 +38,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "server"))
+sys.path.insert(0, str(REPO / "tests" / "server"))
+
+from srvtools import many_entries_zip  # noqa: E402  (the tests' crafted package)
 
 from difusor.rehearsal.prep import Series, SiteSpec  # noqa: E402 (needs sys.path above)
 from difusor.rehearsal.prep.generator import write_sidecar  # noqa: E402 (needs sys.path above)
@@ -142,6 +148,45 @@ class Bench:
             "files": published[0]["files"],
         }
 
+    def refuse_many_entries(self, entries: int) -> dict:
+        """Drop a package listing ``entries`` empty files, time the run that refuses it and
+        read that process's own peak RSS."""
+        path = many_entries_zip(self.root / "incoming" / "20240602_2115_PREP_VER.zip", entries)
+        size = path.stat().st_size
+        started = time.monotonic()
+        run = subprocess.run(
+            [self.python, "-c", PEAK_RSS_WRAPPER, "publish", "--config", str(self.config)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        elapsed = time.monotonic() - started
+        events = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+        if run.returncode != 0 or [e.get("reason") for e in events] != ["too-many-files"]:
+            raise SystemExit(
+                f"the {entries}-entry package was not refused:\n{run.stdout}{run.stderr}"
+            )
+        return {
+            "entries": entries,
+            "size": size,
+            "seconds": elapsed,
+            "peak_rss": int(run.stderr.split("peak-rss-kb ")[-1]) * 1024,
+            "detail": events[0]["detail"],
+        }
+
+
+# Runs the publisher and prints its peak RSS (VmHWM: this address space's own high-water
+# mark; getrusage's ru_maxrss would also count the forking parent's pages at exec).
+PEAK_RSS_WRAPPER = """
+import runpy, sys
+sys.argv[0] = "difusor_server"
+try:
+    runpy.run_module("difusor_server", run_name="__main__")
+finally:
+    status = open("/proc/self/status").read()
+    sys.stderr.write("peak-rss-kb " + status.split("VmHWM:")[1].split()[0])
+"""
+
 
 def row(label, results):
     lat = [r["latency"] for r in results]
@@ -177,7 +222,16 @@ def main() -> int:
     )
     ap.add_argument("--dir", help="work directory (default: a temp dir, removed at the end)")
     ap.add_argument("--quick", action="store_true", help="30 cortes and 3 site cortes")
+    ap.add_argument(
+        "--hostile-entries",
+        type=int,
+        default=1_000_000,
+        help="entries of the hostile package (default 1,000,000; 0 skips it)",
+    )
+    ap.add_argument("--hostile-only", action="store_true", help="only the hostile package")
     args = ap.parse_args()
+    if args.hostile_only:
+        return hostile(args)
     if args.quick:
         args.cortes, args.site_cortes = 30, 3
     base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="difusor-bench-"))
@@ -216,6 +270,10 @@ def main() -> int:
                     flush=True,
                 )
             print(file=sys.stderr)
+        hostile_figures = None
+        if args.hostile_entries:
+            hostile_bench = Bench(base / "hostile", args.python, keep=1)
+            hostile_figures = hostile_bench.refuse_many_entries(args.hostile_entries)
     finally:
         if not args.dir:
             shutil.rmtree(base, ignore_errors=True)
@@ -263,7 +321,33 @@ def main() -> int:
     print(f"  {kept:<44} {rel_keep[0] * mb:>9.1f} MB")
     archive_and_kept = f"archive + releases (keep {args.keep_releases})"
     print(f"  {archive_and_kept:<44} {(arch[0] + rel_keep[0]) * mb:>9.1f} MB")
+    if hostile_figures:
+        print()
+        print_hostile(hostile_figures)
     return 0
+
+
+def hostile(args: argparse.Namespace) -> int:
+    """Part 4 alone: the publisher refusing a package that lists too many entries."""
+    base = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="difusor-bench-"))
+    try:
+        figures = Bench(base / "hostile", args.python, keep=1).refuse_many_entries(
+            args.hostile_entries
+        )
+    finally:
+        if not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+    print_hostile(figures)
+    return 0
+
+
+def print_hostile(figures: dict) -> None:
+    print(
+        f"hostile package: {figures['entries']:,} entries, {figures['size'] / 1e6:.1f} MB -> "
+        f"refused in {figures['seconds']:.2f} s, publisher peak RSS "
+        f"{figures['peak_rss'] / 1e6:.0f} MB"
+    )
+    print(f"  ({figures['detail']})")
 
 
 if __name__ == "__main__":

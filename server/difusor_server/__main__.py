@@ -5,6 +5,7 @@ Exit codes: 0 done (rejections are normal outcomes); 1 an incident left a packag
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ from .log import Logger
 DEFAULT_CONFIG = "/etc/difusor/publisher.json"
 
 
-def main(argv=None):
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python3 -m difusor_server", description="Verify, publish and monitor PREP packages."
     )
@@ -28,16 +29,21 @@ def main(argv=None):
         ("monitor", "check the freshness of the live corte once, then exit"),
         ("status", "print the live corte, releases, pending packages and queues as JSON"),
     ):
-        p = sub.add_parser(name, help=text)
-        p.add_argument(
+        command = sub.add_parser(name, help=text)
+        command.add_argument(
             "--config",
             default=DEFAULT_CONFIG,
             help=f"configuration file (default {DEFAULT_CONFIG})",
         )
         if name == "monitor":
-            p.add_argument(
+            command.add_argument(
                 "--now", help="evaluate at this ISO date-time instead of now (for drills and tests)"
             )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
 
     try:
@@ -47,10 +53,8 @@ def main(argv=None):
         return 2
     log = Logger(cfg.log_file, cfg.zone)
     if cfg.log_file:
-        try:
+        with contextlib.suppress(OSError):
             os.makedirs(os.path.dirname(cfg.log_file), exist_ok=True)
-        except OSError:
-            pass
 
     if args.command == "publish":
         from .publisher import Publisher

@@ -3,11 +3,12 @@ server/README.md."""
 
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
 
 from .timeutil import get_zone, parse_local
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {
     "incoming_dir": "/srv/difusor/incoming",
     "archive_dir": "/srv/difusor/archive",
     "releases_dir": "/srv/difusor/releases",
@@ -44,7 +45,7 @@ PATH_KEYS = (
     "quarantine_dir",
     "state_dir",
 )
-PURGE_DEFAULTS = {
+PURGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "cloudflare": {
         "api_base": "https://api.cloudflare.com/client/v4",
         "token_file": "/etc/difusor/cdn-token",
@@ -64,39 +65,76 @@ class ConfigError(Exception):
     pass
 
 
+def _merged(data: Any, source: str) -> dict[str, Any]:
+    """``data`` over the defaults, ``limits`` merged key by key; unknown keys refused."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a JSON object")
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{source}: unknown key(s): {', '.join(unknown)}")
+    merged = dict(DEFAULTS)
+    merged.update(data)
+    limits = dict(DEFAULTS["limits"])
+    if not isinstance(merged["limits"], dict):
+        raise ConfigError("limits: must be an object")
+    bad = sorted(set(merged["limits"]) - set(limits))
+    if bad:
+        raise ConfigError(f"limits: unknown key(s): {', '.join(bad)}")
+    limits.update(merged["limits"])
+    for key, value in limits.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"limits.{key}: {value!r} is not a non-negative integer")
+    merged["limits"] = limits
+    return merged
+
+
 class Limits:
-    def __init__(self, d):
-        self.max_files = d["max_files"]
-        self.max_total_bytes = d["max_total_bytes"]
-        self.max_ratio = d["max_ratio"]
-        self.max_nesting = d["max_nesting"]
+    def __init__(self, values: dict[str, int]) -> None:
+        self.max_files = values["max_files"]
+        self.max_total_bytes = values["max_total_bytes"]
+        self.max_ratio = values["max_ratio"]
+        self.max_nesting = values["max_nesting"]
 
 
 class Config:
     """Validated configuration; attributes named as the JSON keys."""
 
-    def __init__(self, data, source="<dict>"):
-        self.source = source
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: the top level must be a JSON object")
-        unknown = sorted(set(data) - set(DEFAULTS))
-        if unknown:
-            raise ConfigError(f"{source}: unknown key(s): {', '.join(unknown)}")
-        merged = dict(DEFAULTS)
-        merged.update(data)
-        limits = dict(DEFAULTS["limits"])
-        if not isinstance(merged["limits"], dict):
-            raise ConfigError("limits: must be an object")
-        bad = sorted(set(merged["limits"]) - set(limits))
-        if bad:
-            raise ConfigError(f"limits: unknown key(s): {', '.join(bad)}")
-        limits.update(merged["limits"])
-        for key, value in limits.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"limits.{key}: {value!r} is not a non-negative integer")
-        merged["limits"] = limits
-        self.raw = merged
+    incoming_dir: str
+    archive_dir: str
+    releases_dir: str
+    current_link: str
+    quarantine_dir: str
+    state_dir: str
+    log_file: str | None
+    healthz_file: str | None
+    sidecar_wait_seconds: float
+    settle_seconds: float
+    grace_minutes: float
+    webhook_timeout_seconds: float
+    keep_releases: int
+    period_minutes: int
 
+    def __init__(self, data: Any, source: str = "<dict>") -> None:
+        self.source = source
+        merged = _merged(data, source)
+        self.raw = merged
+        self._read_paths(merged)
+        try:
+            self.zone: tzinfo = get_zone(merged["timezone"])
+        except Exception as exc:
+            raise ConfigError(f"timezone: {merged['timezone']!r}: {exc}") from None
+        self.timezone = merged["timezone"]
+        self._read_publishing(merged)
+        self._read_window(merged)
+        self.purge = self._purge(merged["purge"])
+        hook = merged["alert_webhook"]
+        if hook is not None and (
+            not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
+        ):
+            raise ConfigError(f"alert_webhook: {hook!r} is not an http(s) URL (or null)")
+        self.alert_webhook = hook
+
+    def _read_paths(self, merged: dict[str, Any]) -> None:
         for key in PATH_KEYS:
             value = merged[key]
             if not isinstance(value, str) or not os.path.isabs(value):
@@ -108,12 +146,7 @@ class Config:
                 raise ConfigError(f"{key}: {value!r} is not an absolute path (or null)")
             setattr(self, key, os.path.normpath(value) if value else None)
 
-        try:
-            self.zone = get_zone(merged["timezone"])
-        except Exception as exc:
-            raise ConfigError(f"timezone: {merged['timezone']!r}: {exc}") from None
-        self.timezone = merged["timezone"]
-
+    def _read_publishing(self, merged: dict[str, Any]) -> None:
         if merged["sidecar"] not in ("require", "if-present", "off"):
             raise ConfigError(
                 f"sidecar: {merged['sidecar']!r} is not one of require, if-present, off"
@@ -134,8 +167,9 @@ class Config:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ConfigError(f"{key}: {value!r} is not an integer >= {minimum}")
             setattr(self, key, value)
-        self.limits = Limits(limits)
+        self.limits = Limits(merged["limits"])
 
+    def _read_window(self, merged: dict[str, Any]) -> None:
         self.window_start = self._local(merged, "window_start")
         self.window_end = self._local(merged, "window_end")
         if self.window_start is not None and self.window_end is None:
@@ -144,15 +178,7 @@ class Config:
         if self.window_start and self.window_end and self.window_end <= self.window_start:
             raise ConfigError("window_end: must be after window_start")
 
-        self.purge = self._purge(merged["purge"])
-        hook = merged["alert_webhook"]
-        if hook is not None and (
-            not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
-        ):
-            raise ConfigError(f"alert_webhook: {hook!r} is not an http(s) URL (or null)")
-        self.alert_webhook = hook
-
-    def _local(self, merged, key):
+    def _local(self, merged: dict[str, Any], key: str) -> datetime | None:
         value = merged[key]
         if value is None:
             return None
@@ -164,7 +190,7 @@ class Config:
             ) from None
 
     @staticmethod
-    def _purge(value):
+    def _purge(value: Any) -> dict[str, Any]:
         if not isinstance(value, dict) or value.get("type") not in PURGE_KEYS:
             raise ConfigError(
                 f"purge: {value!r} must be an object with type none, cloudflare or command"
@@ -191,17 +217,21 @@ class Config:
                     "purge.argv: a non-empty list of strings is required for type command"
                 )
         if "timeout_seconds" in purge:
-            t = purge["timeout_seconds"]
-            if not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 < t <= 60:
-                raise ConfigError(f"purge.timeout_seconds: {t!r} must be a number in (0, 60]")
+            timeout = purge["timeout_seconds"]
+            if (
+                not isinstance(timeout, (int, float))
+                or isinstance(timeout, bool)
+                or not 0 < timeout <= 60
+            ):
+                raise ConfigError(f"purge.timeout_seconds: {timeout!r} must be a number in (0, 60]")
         return purge
 
     # derived paths
-    def state_file(self, name):
+    def state_file(self, name: str) -> str:
         return os.path.join(self.state_dir, name)
 
 
-def load(path):
+def load(path: str) -> Config:
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)

@@ -1,5 +1,6 @@
 """Durable file-system helpers: atomic writes, directory fsync, syncfs, moves across devices."""
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -7,11 +8,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from typing import Any
 
-_libc = None
+_libc: ctypes.CDLL | None = None
 
 
-def fsync_dir(path):
+def fsync_dir(path: str) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError:
@@ -24,7 +27,7 @@ def fsync_dir(path):
         os.close(fd)
 
 
-def syncfs(path):
+def syncfs(path: str) -> None:
     """Flush the file system holding ``path`` (one call instead of an fsync per file)."""
     global _libc
     try:
@@ -41,7 +44,7 @@ def syncfs(path):
     os.sync()
 
 
-def atomic_write(path, data, mode=0o644):
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     """Write bytes to ``path`` via a temp file in the same directory, fsync and rename."""
     directory = os.path.dirname(path)
     tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp-{os.getpid()}")
@@ -59,7 +62,7 @@ def atomic_write(path, data, mode=0o644):
     fsync_dir(directory)
 
 
-def write_json(path, obj, mode=0o644):
+def write_json(path: str, obj: Any, mode: int = 0o644) -> None:
     atomic_write(
         path,
         (json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8"),
@@ -67,7 +70,7 @@ def write_json(path, obj, mode=0o644):
     )
 
 
-def read_json(path, default=None):
+def read_json(path: str, default: Any = None) -> Any:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -75,15 +78,15 @@ def read_json(path, default=None):
         return default
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def fd_chunks(fd, size=1 << 20):
+def fd_chunks(fd: int, size: int = 1 << 20) -> Iterator[bytes]:
     """The whole content of an open file, from its start, in chunks."""
     os.lseek(fd, 0, os.SEEK_SET)
     while True:
@@ -93,22 +96,26 @@ def fd_chunks(fd, size=1 << 20):
         yield chunk
 
 
-def sha256_fd(fd):
-    h = hashlib.sha256()
+def sha256_fd(fd: int) -> str:
+    digest = hashlib.sha256()
     for chunk in fd_chunks(fd):
-        h.update(chunk)
+        digest.update(chunk)
     os.lseek(fd, 0, os.SEEK_SET)
-    return h.hexdigest()
+    return digest.hexdigest()
 
 
-def move(src, dst):
+def _temp_beside(dst: str) -> str:
+    return os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.tmp-{os.getpid()}")
+
+
+def move(src: str, dst: str) -> None:
     """Rename, or copy + fsync + unlink across file systems."""
     try:
         os.rename(src, dst)
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.tmp-{os.getpid()}")
+        tmp = _temp_beside(dst)
         shutil.copyfile(src, tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -117,11 +124,16 @@ def move(src, dst):
     fsync_dir(os.path.dirname(dst))
 
 
-def link_or_copy(src, dst):
+def link_or_copy(src: str, dst: str) -> None:
     try:
         os.link(src, dst)
     except OSError:
-        tmp = os.path.join(os.path.dirname(dst), f".{os.path.basename(dst)}.tmp-{os.getpid()}")
+        tmp = _temp_beside(dst)
         shutil.copyfile(src, tmp)
         os.replace(tmp, dst)
     fsync_dir(os.path.dirname(dst))
+
+
+def unlink_if_present(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

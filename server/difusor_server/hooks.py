@@ -5,22 +5,21 @@ extracted zip member (``member``) or right after the current symlink is switched
 (``after-switch``). Unset in production: then this module does nothing.
 """
 
+import contextlib
 import os
 import time
 
-_spec = None
+_pauses: dict[str, float] | None = None
 
 
-def pause(point):
-    global _spec
-    if _spec is None:
-        _spec = {}
+def pause(point: str) -> None:
+    global _pauses
+    if _pauses is None:
+        _pauses = {}
         for item in os.environ.get("DIFUSOR_TEST_PAUSE", "").split(","):
             key, _, value = item.partition("=")
-            try:
-                _spec[key.strip()] = float(value)
-            except ValueError:
-                pass
-    seconds = _spec.get(point)
+            with contextlib.suppress(ValueError):
+                _pauses[key.strip()] = float(value)
+    seconds = _pauses.get(point)
     if seconds:
         time.sleep(seconds)

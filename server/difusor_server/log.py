@@ -3,7 +3,8 @@
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
+from typing import Any, TextIO
 
 SEVERITY = {
     "published": "info",
@@ -23,15 +24,21 @@ SEVERITY = {
 
 
 class Logger:
-    def __init__(self, log_file=None, zone=None, stream=None):
+    def __init__(
+        self,
+        log_file: str | None = None,
+        zone: tzinfo | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         self.log_file = log_file
         self.zone = zone or timezone.utc
         self.stream = stream if stream is not None else sys.stdout
-        self.lines = []  # what this run logged, for callers and tests
+        self.lines: list[dict[str, Any]] = []  # what this run logged, for callers and tests
         self._warned = False
 
-    def event(self, event, **fields):
-        record = {
+    def event(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Log one line: ``ts``, ``event``, ``severity``, then ``fields`` that are not None."""
+        record: dict[str, Any] = {
             "ts": datetime.now(timezone.utc)
             .astimezone(self.zone)
             .isoformat(timespec="milliseconds"),

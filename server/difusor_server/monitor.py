@@ -20,8 +20,12 @@ import os
 import socket
 import urllib.error
 import urllib.request
+from datetime import datetime
+from typing import Any
 
+from .config import Config
 from .fsutil import read_json, write_json
+from .log import Logger
 from .release import live_release
 from .timeutil import iso, parse_iso
 from .timeutil import now as now_in
@@ -31,7 +35,7 @@ ALERTING = {"incident", "escalation", "critical"}
 STATE = "monitor.json"
 
 
-def assess(cfg, now, stamp):
+def assess(cfg: Config, now: datetime, stamp: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     """(level, details) for the live ``stamp`` (corte.json) at ``now``."""
     in_window = (cfg.window_start is None or now >= cfg.window_start) and (
         cfg.window_end is None or now <= cfg.window_end
@@ -56,29 +60,29 @@ def assess(cfg, now, stamp):
     if reference is None:
         return "no-corte", details
     age = max(0.0, (now - reference).total_seconds() - cfg.grace_minutes * 60)
-    missed = int(math.floor(age / (cfg.period_minutes * 60)))
+    missed = math.floor(age / (cfg.period_minutes * 60))
     details["missed_periods"] = missed
     return LEVELS[min(missed, 3)], details
 
 
-def should_alert(previous, level):
+def should_alert(previous: str | None, level: str) -> bool:
     if level in ALERTING:
         return True
     return level == "ok" and previous in ALERTING
 
 
-def post_webhook(url, payload, timeout):
-    req = urllib.request.Request(
+def post_webhook(url: str, payload: dict[str, Any], timeout: float) -> None:
+    request = urllib.request.Request(
         url,
         data=json.dumps(payload).encode(),
         method="POST",
         headers={"Content-Type": "application/json", "User-Agent": "difusor-monitor"},
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        resp.read(4096)
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        response.read(4096)
 
 
-def run(cfg, log, now=None):
+def run(cfg: Config, log: Logger, now: datetime | None = None) -> dict[str, Any] | None:
     now = now or now_in(cfg.zone)
     os.makedirs(cfg.state_dir, exist_ok=True)
     lock_fd = os.open(cfg.state_file("monitor.lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -92,7 +96,7 @@ def run(cfg, log, now=None):
         os.close(lock_fd)
 
 
-def _run(cfg, log, now):
+def _run(cfg: Config, log: Logger, now: datetime) -> dict[str, Any]:
     state_path = cfg.state_file(STATE)
     state = read_json(state_path) or {}
     _, stamp = live_release(cfg.current_link)
@@ -148,7 +152,7 @@ def _run(cfg, log, now):
     return health
 
 
-def _message(alert):
+def _message(alert: dict[str, Any]) -> str:
     level = alert["level"]
     if level == "ok":
         return f"PREP publication fresh again: corte {alert.get('corte')}"

@@ -1,10 +1,15 @@
 """Inspection of a received package: sidecar, zip metadata (safety and limits), CSV corte line."""
 
+import os
 import re
 import stat
 import struct
 import zipfile
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .config import Limits
+from .timeutil import iso
 
 # Members at least this large are checked against limits.max_ratio (small files may legitimately
 # compress very well: a 20 kB run of spaces is not a bomb).
@@ -21,7 +26,7 @@ PKWARE_UNIX_EXTRA = 0x000D
 class Rejection(Exception):
     """The package is refused: ``reason`` is a stable code, ``detail`` says what and where."""
 
-    def __init__(self, reason, detail=""):
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
@@ -32,182 +37,154 @@ class Rejection(Exception):
 SIDECAR_RE = re.compile(r"^\s*([0-9a-fA-F]{64})(?:\s+\*?(\S.*?))?\s*$")
 
 
-def read_sidecar(path, package_name):
+def read_sidecar(path: str, package_name: str) -> str:
     """The sha256 a ``NAME.zip.sha256`` sidecar announces (``<hex>  <name>`` or ``<hex>``)."""
     try:
         with open(path, "rb") as f:
             data = f.read(4096)
     except OSError as exc:
-        raise Rejection("sidecar-invalid", f"cannot read {path}: {exc.strerror}")
+        raise Rejection("sidecar-invalid", f"cannot read {path}: {exc.strerror}") from None
     lines = [line for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
     if len(lines) != 1:
         raise Rejection("sidecar-invalid", "expected one line '<sha256 hex>  <name>'")
-    m = SIDECAR_RE.match(lines[0])
-    if not m:
+    match = SIDECAR_RE.match(lines[0])
+    if not match:
         raise Rejection("sidecar-invalid", "expected one line '<sha256 hex>  <name>'")
-    named = m.group(2)
+    named = match.group(2)
     if named is not None and named.replace("\\", "/").rsplit("/", 1)[-1] != package_name:
         raise Rejection("sidecar-mismatch", f"sidecar names {named!r}, not {package_name!r}")
-    return m.group(1).lower()
+    return match.group(1).lower()
 
 
 # ----------------------------------------------------------------------------- zip files
 
 
-def classify_unreadable(head, size):
-    """Reason code for a file that zipfile cannot open."""
-    if size == 0:
-        return "empty-file"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return "truncated"
-    return "not-a-zip"
-
-
-def check_layout(f, size, zf):
-    """Refuse what zipfile would tolerate: an end record that is not at the very end of the file
-    (a truncated outer zip whose tail holds a complete nested zip opens as that nested zip!)
-    and data before the first entry."""
-    tail_len = min(size, 22 + 65535)
-    f.seek(size - tail_len)
-    tail = f.read(tail_len)
-    f.seek(0)
-    pos = tail.rfind(b"PK\x05\x06")
-    found = False
-    while pos >= 0:
-        if pos + 22 <= len(tail):
-            (comment_len,) = struct.unpack_from("<H", tail, pos + 20)
-            if pos + 22 + comment_len == len(tail):
-                found = True
-                break
-        pos = tail.rfind(b"PK\x05\x06", 0, pos)
-    if not found:
-        raise Rejection("truncated", "no end-of-central-directory record at the end of the file")
-    infos = zf.infolist()
-    if infos and min(i.header_offset for i in infos) != 0:
-        raise Rejection("corrupt", "data before the first entry (truncated, or not a plain zip)")
-
-
 class Budget:
     """Limits shared by a package and every zip nested in it."""
 
-    def __init__(self, limits):
+    def __init__(self, limits: Limits) -> None:
         self.limits = limits
-        self.files = 0
+        self.entries = 0  # files and directories, every level
         self.bytes = 0
 
-    def add(self, n_files, n_bytes, where):
-        self.files += n_files
-        self.bytes += n_bytes
-        if self.files > self.limits.max_files:
+    def room(self) -> int:
+        """How many more entries fit."""
+        return self.limits.max_files - self.entries
+
+    def reserve_entries(self, entries: int) -> None:
+        """Count a zip's entries, from its end record, before its central directory is read."""
+        self.entries += entries
+        if self.entries > self.limits.max_files:
             raise Rejection(
                 "too-many-files",
-                f"{self.files} files (limit {self.limits.max_files}) {where}".strip(),
+                f"{self.entries} files and directories (limit {self.limits.max_files})",
             )
+
+    def add_bytes(self, size: int, where: str) -> None:
+        self.bytes += size
         if self.bytes > self.limits.max_total_bytes:
-            raise Rejection(
-                "too-big",
-                f"{self.bytes} bytes uncompressed (limit {self.limits.max_total_bytes}) {where}".strip(),
-            )
+            limit = self.limits.max_total_bytes
+            raise Rejection("too-big", f"{self.bytes} bytes uncompressed (limit {limit}){where}")
 
 
 class Member:
     __slots__ = ("info", "is_dir", "is_zip", "path")
 
-    def __init__(self, info, path, is_dir):
+    def __init__(self, info: zipfile.ZipInfo, path: str, is_dir: bool) -> None:
         self.info = info
         self.path = path  # normalised relative path, '/'-separated, no trailing slash
         self.is_dir = is_dir
         self.is_zip = (not is_dir) and path.lower().endswith(".zip")
 
 
-def _where(label, name):
-    return f"{label}: {name!r}" if label else repr(name)
+def where(label: str, name: str) -> str:
+    """How a detail names an entry: ``'data.csv'``, or ``'data.csv' in 'ELECTION.zip'``."""
+    return f"{name!r} in {label!r}" if label else repr(name)
 
 
-def _unix_extra_has_link(extra):
+def _unix_extra_has_link(extra: bytes) -> bool:
     """True when a PKWARE Unix extra field (0x000d) carries a link target (hard or symbolic)."""
-    i = 0
-    while i + 4 <= len(extra):
-        tag, size = struct.unpack_from("<HH", extra, i)
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, offset)
         if tag == PKWARE_UNIX_EXTRA and size > 12:
             return True
-        i += 4 + size
+        offset += 4 + size
     return False
 
 
-def check_entry(info, label=""):
+def check_entry(info: zipfile.ZipInfo, label: str = "") -> tuple[str, bool] | None:
     """Validate one zip entry; returns its normalised path (None for a root dir entry)."""
     name = info.filename
-    where = _where(label, name)
+    entry = where(label, name)
     if not name:
         raise Rejection("unsafe-path", f"empty member name {label}".strip())
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise Rejection("unsafe-path", f"control character in {where}")
+    if any(ord(char) < 32 or ord(char) == 127 for char in name):
+        raise Rejection("unsafe-path", f"control character in {entry}")
     if "\\" in name:
-        raise Rejection("unsafe-path", f"backslash in {where}")
+        raise Rejection("unsafe-path", f"backslash in {entry}")
     if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        raise Rejection("absolute-path", where)
+        raise Rejection("absolute-path", f"absolute path {entry}")
     is_dir = name.endswith("/")
     parts = []
     for part in name.split("/"):
         if part == "..":
-            raise Rejection("path-traversal", where)
+            raise Rejection("path-traversal", f"'..' in {entry}")
         if part in ("", "."):
             continue
         if len(part.encode("utf-8", "surrogateescape")) > 255:
-            raise Rejection("unsafe-path", f"name component longer than 255 bytes in {where}")
+            raise Rejection("unsafe-path", f"name component longer than 255 bytes in {entry}")
         parts.append(part)
     if len(name.encode("utf-8", "surrogateescape")) > 1024:
-        raise Rejection("unsafe-path", f"path longer than 1024 bytes: {where}")
+        raise Rejection("unsafe-path", f"path longer than 1024 bytes: {entry}")
 
     mode = info.external_attr >> 16
     kind = stat.S_IFMT(mode)
     if kind == stat.S_IFLNK:
-        raise Rejection("symlink", where)
+        raise Rejection("symlink", f"symbolic link {entry}")
     if kind in (stat.S_IFCHR, stat.S_IFBLK):
-        raise Rejection("device-file", where)
+        raise Rejection("device-file", f"device file {entry}")
     if kind in (stat.S_IFIFO, stat.S_IFSOCK):
-        raise Rejection("special-file", where)
+        raise Rejection("special-file", f"fifo or socket {entry}")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise Rejection("special-file", f"unknown file type {oct(kind)} of {where}")
+        raise Rejection("special-file", f"unknown file type {oct(kind)} of {entry}")
     if kind == stat.S_IFDIR and not is_dir:
-        raise Rejection("special-file", f"directory mode on a file entry {where}")
+        raise Rejection("special-file", f"directory mode on a file entry {entry}")
     if _unix_extra_has_link(info.extra):
-        raise Rejection("hardlink", f"{where} carries a link target (PKWARE unix extra field)")
+        raise Rejection("hardlink", f"{entry} carries a link target (PKWARE unix extra field)")
     if info.flag_bits & 0x1:
-        raise Rejection("encrypted", where)
+        raise Rejection("encrypted", f"encrypted entry {entry}")
     if info.compress_type not in SUPPORTED_COMPRESSION:
-        raise Rejection("unsupported-compression", f"method {info.compress_type} for {where}")
+        raise Rejection("unsupported-compression", f"method {info.compress_type} for {entry}")
     if not parts:
         if is_dir:
             return None
-        raise Rejection("unsafe-path", where)
+        raise Rejection("unsafe-path", f"{entry} names no file")
     return "/".join(parts), is_dir
 
 
-def inspect_zip(zf, budget, depth, label=""):
+def inspect_zip(
+    zip_file: zipfile.ZipFile, budget: Budget, depth: int, label: str = ""
+) -> list[Member]:
     """Check every entry's metadata (before anything is extracted) and the shared limits.
 
     Returns the members in archive order. Raises Rejection."""
     limits = budget.limits
     members = []
-    seen = {}
+    seen: dict[str, bool] = {}  # path -> is a directory
     dirs = set()
     total_size = total_compressed = 0
-    n_files = 0
-    for info in zf.infolist():
+    for info in zip_file.infolist():
         checked = check_entry(info, label)
         if checked is None:
             continue
         path, is_dir = checked
-        key = path
-        if key in seen and not (is_dir and seen[key]):
-            raise Rejection("duplicate-member", _where(label, info.filename))
-        seen[key] = is_dir
+        if path in seen and not (is_dir and seen[path]):
+            raise Rejection("duplicate-member", f"{where(label, info.filename)} appears twice")
+        seen[path] = is_dir
         if is_dir:
             dirs.add(path)
         else:
-            n_files += 1
             total_size += info.file_size
             total_compressed += info.compress_size
             if info.file_size >= RATIO_MIN_BYTES and info.file_size > limits.max_ratio * max(
@@ -215,7 +192,7 @@ def inspect_zip(zf, budget, depth, label=""):
             ):
                 raise Rejection(
                     "zip-bomb",
-                    f"{_where(label, info.filename)} expands {info.file_size} bytes "
+                    f"{where(label, info.filename)} expands {info.file_size} bytes "
                     f"from {info.compress_size} (ratio limit {limits.max_ratio})",
                 )
         members.append(Member(info, path, is_dir))
@@ -225,21 +202,19 @@ def inspect_zip(zf, budget, depth, label=""):
             parent = parent.rsplit("/", 1)[0] if "/" in parent else None
     for path, is_dir in seen.items():
         if not is_dir and path in dirs:
-            raise Rejection(
-                "path-conflict", f"{_where(label, path)} is both a file and a directory"
-            )
+            raise Rejection("path-conflict", f"{where(label, path)} is both a file and a directory")
     if total_size >= RATIO_MIN_BYTES and total_size > limits.max_ratio * max(total_compressed, 1):
         raise Rejection(
             "zip-bomb",
             f"{label or 'package'} expands {total_size} bytes from {total_compressed} "
             f"(ratio limit {limits.max_ratio})",
         )
-    budget.add(n_files, total_size, f"in {label}" if label else "")
-    if any(m.is_zip for m in members) and depth + 1 > limits.max_nesting:
-        nested = next(m.path for m in members if m.is_zip)
+    budget.add_bytes(total_size, f" in {label}" if label else "")
+    if any(member.is_zip for member in members) and depth + 1 > limits.max_nesting:
+        nested = next(member.path for member in members if member.is_zip)
         raise Rejection(
             "nesting-too-deep",
-            f"{_where(label, nested)} would be zip level {depth + 1} (limit {limits.max_nesting})",
+            f"{where(label, nested)} would be zip level {depth + 1} (limit {limits.max_nesting})",
         )
     return members
 
@@ -252,39 +227,40 @@ _OFFSET_RE = re.compile(r"(?:UTC|GMT)\s*([+\-\u2212])\s*(\d{1,2})(?::?(\d{2}))?"
 _ISO_OFFSET_RE = re.compile(r"^\s*(?:hrs?\.?|h)?\s*\(?\s*([+\-])(\d{2}):?(\d{2})")
 
 
-def parse_corte_text(text):
-    """'02/06/2024 21:15 (UTC-6)' -> aware datetime; naive when it has no offset; None if no date+time."""
+def parse_corte_text(text: str) -> datetime | None:
+    """'02/06/2024 21:15 (UTC-6)' -> aware datetime; naive when it has no offset; None if no
+    date and time."""
     text = text.replace('"', " ").replace("'", " ")
-    dm = _DATE_RE.search(text)
-    if not dm:
+    date_match = _DATE_RE.search(text)
+    if not date_match:
         return None
-    tm = _TIME_RE.search(text, dm.end())
-    if not tm:
+    time_match = _TIME_RE.search(text, date_match.end())
+    if not time_match:
         return None
-    a, b, c = dm.groups()
+    first, second, third = date_match.groups()
     try:
-        if len(a) == 4:
-            y, mo, d = int(a), int(b), int(c)
-        elif len(c) == 4:
-            d, mo, y = int(a), int(b), int(c)
-        elif len(c) == 2:
-            d, mo, y = int(a), int(b), 2000 + int(c)
+        if len(first) == 4:
+            year, month, day = int(first), int(second), int(third)
+        elif len(third) == 4:
+            day, month, year = int(first), int(second), int(third)
+        elif len(third) == 2:
+            day, month, year = int(first), int(second), 2000 + int(third)
         else:
             return None
-        dt = datetime(y, mo, d, int(tm.group(1)), int(tm.group(2)))
+        moment = datetime(year, month, day, int(time_match.group(1)), int(time_match.group(2)))
     except ValueError:
         return None
-    rest = text[tm.end() :]
-    om = _OFFSET_RE.search(rest) or _ISO_OFFSET_RE.search(rest)
-    if om:
-        sign = -1 if om.group(1) in ("-", "\u2212") else 1
-        minutes = int(om.group(2)) * 60 + int(om.group(3) or 0)
+    rest = text[time_match.end() :]
+    offset_match = _OFFSET_RE.search(rest) or _ISO_OFFSET_RE.search(rest)
+    if offset_match:
+        sign = -1 if offset_match.group(1) in ("-", "\u2212") else 1
+        minutes = int(offset_match.group(2)) * 60 + int(offset_match.group(3) or 0)
         if minutes <= 14 * 60:
-            dt = dt.replace(tzinfo=timezone(timedelta(minutes=sign * minutes)))
-    return dt
+            moment = moment.replace(tzinfo=timezone(timedelta(minutes=sign * minutes)))
+    return moment
 
 
-def decode_text(data):
+def decode_text(data: bytes) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -295,7 +271,7 @@ def decode_text(data):
         return data.decode("latin-1")
 
 
-def csv_corte(head):
+def csv_corte(head: bytes) -> tuple[datetime | None, str | None]:
     """The corte date-time announced on line 2 of a PREP CSV (``head``: its first bytes).
 
     Tolerates a first ``sep=`` line, a BOM, any line end, ISO-8859-1, and a blank line moved
@@ -306,14 +282,45 @@ def csv_corte(head):
     lines = lines[:4]
     for index in (1, 2, 0):
         if index < len(lines):
-            dt = parse_corte_text(lines[index])
-            if dt is not None:
-                return dt, lines[index].strip()
+            moment = parse_corte_text(lines[index])
+            if moment is not None:
+                return moment, lines[index].strip()
     return None, None
 
 
-def same_corte(name_corte, csv_dt):
+def same_corte(name_corte: datetime, csv_moment: datetime) -> bool:
     """True when the CSV corte names the same minute as the package name."""
-    if csv_dt.tzinfo is None:
-        return name_corte.replace(tzinfo=None, second=0, microsecond=0) == csv_dt.replace(second=0)
-    return abs((name_corte - csv_dt).total_seconds()) < 60
+    if csv_moment.tzinfo is None:
+        return name_corte.replace(tzinfo=None, second=0, microsecond=0) == csv_moment.replace(
+            second=0
+        )
+    return abs((name_corte - csv_moment).total_seconds()) < 60
+
+
+# Enough CSVs to catch a package mislabelled as another corte, without reading thousands.
+CSV_CHECK_LIMIT = 500
+
+
+def cross_check_corte(corte: datetime, release_dir: str, files: list[dict[str, Any]]) -> str | None:
+    """Line 2 of every extracted CSV that names a corte must name ``corte`` (the package name's).
+
+    ``files`` are manifest entries (paths relative to ``release_dir``). Returns the first
+    corte line seen, or None. Raises Rejection ``corte-mismatch``."""
+    seen_line = None
+    checked = 0
+    for entry in files:
+        if not entry["path"].lower().endswith(".csv") or checked >= CSV_CHECK_LIMIT:
+            continue
+        checked += 1
+        with open(os.path.join(release_dir, entry["path"]), "rb") as f:
+            head = f.read(4096)
+        moment, line = csv_corte(head)
+        if moment is None:
+            continue
+        if not same_corte(corte, moment):
+            raise Rejection(
+                "corte-mismatch",
+                f"{entry['path'][len('site/') :]!r} says {line!r}, the name says {iso(corte)}",
+            )
+        seen_line = seen_line or line
+    return seen_line

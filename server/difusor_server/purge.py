@@ -6,12 +6,16 @@ by ``purge.timeout_seconds`` (default 5 s) and happens after the switch, so it n
 back a publication.
 """
 
+import contextlib
 import json
 import os
 import subprocess
 import time
+from typing import Any
 
-from .fsutil import read_json, write_json
+from .config import Config
+from .fsutil import read_json, unlink_if_present, write_json
+from .log import Logger
 
 QUEUE = "purge-queue.json"
 
@@ -20,7 +24,7 @@ class PurgeError(Exception):
     pass
 
 
-def _cloudflare(purge):
+def _cloudflare(purge: dict[str, Any]) -> None:
     import urllib.error  # imported here: publish runs without a purge should not pay for it
     import urllib.request
 
@@ -28,11 +32,11 @@ def _cloudflare(purge):
         with open(purge["token_file"], encoding="utf-8") as f:
             token = f.read().strip()
     except OSError as exc:
-        raise PurgeError(f"token_file {purge['token_file']}: {exc.strerror}")
+        raise PurgeError(f"token_file {purge['token_file']}: {exc.strerror}") from None
     if not token:
         raise PurgeError(f"token_file {purge['token_file']} is empty")
     url = f"{purge['api_base'].rstrip('/')}/zones/{purge['zone_id']}/purge_cache"
-    req = urllib.request.Request(
+    request = urllib.request.Request(
         url,
         data=json.dumps({"purge_everything": True}).encode(),
         method="POST",
@@ -43,26 +47,26 @@ def _cloudflare(purge):
         },
     )
     try:
-        with urllib.request.urlopen(req, timeout=purge["timeout_seconds"]) as resp:
-            body = resp.read(65536)
+        with urllib.request.urlopen(request, timeout=purge["timeout_seconds"]) as response:
+            body = response.read(65536)
     except urllib.error.HTTPError as exc:
         detail = exc.read(2000).decode("utf-8", "replace") if exc.fp else ""
-        raise PurgeError(f"HTTP {exc.code} from the API: {detail[:300]}")
+        raise PurgeError(f"HTTP {exc.code} from the API: {detail[:300]}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise PurgeError(f"API unreachable: {getattr(exc, 'reason', exc)}")
+        raise PurgeError(f"API unreachable: {getattr(exc, 'reason', exc)}") from None
     try:
         answer = json.loads(body)
     except ValueError:
-        raise PurgeError("API answered something that is not JSON")
+        raise PurgeError("API answered something that is not JSON") from None
     if not answer.get("success"):
         raise PurgeError(f"API refused: {json.dumps(answer.get('errors'))[:300]}")
 
 
-def _command(purge, env_extra):
+def _command(purge: dict[str, Any], env_extra: dict[str, str]) -> None:
     env = dict(os.environ)
     env.update(env_extra)
     try:
-        run = subprocess.run(
+        completed = subprocess.run(
             purge["argv"],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -71,15 +75,15 @@ def _command(purge, env_extra):
             timeout=purge["timeout_seconds"],
         )
     except subprocess.TimeoutExpired:
-        raise PurgeError(f"command timed out after {purge['timeout_seconds']} s")
+        raise PurgeError(f"command timed out after {purge['timeout_seconds']} s") from None
     except OSError as exc:
-        raise PurgeError(f"command cannot run: {exc}")
-    if run.returncode != 0:
-        out = run.stdout.decode("utf-8", "replace").strip()[-300:]
-        raise PurgeError(f"command exited {run.returncode}: {out}")
+        raise PurgeError(f"command cannot run: {exc}") from None
+    if completed.returncode != 0:
+        out = completed.stdout.decode("utf-8", "replace").strip()[-300:]
+        raise PurgeError(f"command exited {completed.returncode}: {out}")
 
 
-def purge_now(cfg, stamp):
+def purge_now(cfg: Config, stamp: dict[str, Any] | None) -> None:
     """One attempt; raises PurgeError."""
     purge = cfg.purge
     if purge["type"] == "cloudflare":
@@ -96,11 +100,11 @@ def purge_now(cfg, stamp):
         )
 
 
-def pending(cfg):
+def pending(cfg: Config) -> Any:
     return read_json(cfg.state_file(QUEUE))
 
 
-def run(cfg, log, stamp, published_now):
+def run(cfg: Config, log: Logger, stamp: dict[str, Any] | None, published_now: bool) -> bool | None:
     """Purge when something was published in this run or a failed purge is queued."""
     if cfg.purge["type"] == "none":
         return None
@@ -119,10 +123,8 @@ def run(cfg, log, stamp, published_now):
             "package": (stamp or {}).get("package"),
             "last_error": str(exc),
         }
-        try:
+        with contextlib.suppress(OSError):
             write_json(queue_path, entry)
-        except OSError:
-            pass
         log.event(
             "purge-failed",
             reason="purge-failed",
@@ -134,10 +136,7 @@ def run(cfg, log, stamp, published_now):
         )
         return False
     if queued:
-        try:
-            os.unlink(queue_path)
-        except FileNotFoundError:
-            pass
+        unlink_if_present(queue_path)
     log.event(
         "purged",
         purge=cfg.purge["type"],

@@ -1,29 +1,34 @@
 """``status``: a JSON summary for operators."""
 
 import os
+from typing import Any
 
 from . import purge
+from .config import Config
 from .fsutil import read_json
 from .release import live_release
 
 
-def _list(path, skip_dot=True):
+def _list(path: str) -> list[str]:
+    """The names in ``path`` without dotfiles, sorted; none when it cannot be read."""
     try:
-        return sorted(n for n in os.listdir(path) if not (skip_dot and n.startswith(".")))
+        return sorted(name for name in os.listdir(path) if not name.startswith("."))
     except OSError:
         return []
 
 
-def status(cfg):
+def status(cfg: Config) -> dict[str, Any]:
     live_dir, stamp = live_release(cfg.current_link)
     releases = [
-        n
-        for n in _list(cfg.releases_dir)
-        if os.path.isfile(os.path.join(cfg.releases_dir, n, "corte.json"))
+        name
+        for name in _list(cfg.releases_dir)
+        if os.path.isfile(os.path.join(cfg.releases_dir, name, "corte.json"))
     ]
-    pending = [n for n in _list(cfg.incoming_dir) if not n.endswith(".sha256")]
+    pending = [name for name in _list(cfg.incoming_dir) if not name.endswith(".sha256")]
     quarantined = [
-        n[: -len(".reason.json")] for n in _list(cfg.quarantine_dir) if n.endswith(".reason.json")
+        name[: -len(".reason.json")]
+        for name in _list(cfg.quarantine_dir)
+        if name.endswith(".reason.json")
     ]
     return {
         "live": stamp,

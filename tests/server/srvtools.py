@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,6 +184,17 @@ def zip_bytes(entries) -> bytes:
     return buf.getvalue()
 
 
+def zip_with_a_name_twice() -> bytes:
+    """Two entries named index.html (zipfile warns, and writes them)."""
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(buf, "w") as zf:
+            zf.writestr("index.html", b"one")
+            zf.writestr("index.html", b"two")
+    return buf.getvalue()
+
+
 def csv_for(corte_line: str) -> bytes:
     return (
         f"GUBERNATURA\n{corte_line}\nACTAS_ESPERADAS\n1\n\nCLAVE_CASILLA,CLAVE_ACTA\n'300001B0100,'300001B010004\n"
@@ -206,6 +218,83 @@ def corrupt_first_stored_member(data: bytes) -> bytes:
     return bytes(out)
 
 
+def many_entries_zip(path: Path, count: int, declared: int | None = None) -> Path:
+    """A zip of ``count`` empty files written record by record (zipfile would hold every entry
+    in memory), with zip64 end records, as a tool writes them past 65,535 entries. ``declared``
+    makes the end records announce another count than the central directory holds."""
+    local = struct.Struct("<4s5H3L2H")
+    central = struct.Struct("<4s6H3L5H2L")
+    crc = 0
+    with open(path, "wb") as f:
+        for i in range(count):
+            name = f"d/{i:07d}.txt".encode()
+            f.write(local.pack(b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, 0, 0, len(name), 0) + name)
+        directory_offset = f.tell()
+        for i in range(count):
+            name = f"d/{i:07d}.txt".encode()
+            offset = i * (local.size + len(name))
+            record = central.pack(
+                b"PK\x01\x02",
+                0x031E,
+                20,
+                0,
+                0,
+                0,
+                0x21,
+                crc,
+                0,
+                0,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                offset,
+            )
+            f.write(record + name)
+        directory_end = f.tell()
+        write_zip64_end(
+            f,
+            declared if declared is not None else count,
+            directory_end - directory_offset,
+            directory_offset,
+        )
+    return path
+
+
+def write_zip64_end(f, entries: int, directory_size: int, directory_offset: int) -> None:
+    """The zip64 end record and locator, then an end record that defers to them."""
+    zip64_end = f.tell()
+    f.write(
+        struct.pack(
+            "<4sQ2H2L4Q",
+            b"PK\x06\x06",
+            44,
+            45,
+            45,
+            0,
+            0,
+            entries,
+            entries,
+            directory_size,
+            directory_offset,
+        )
+    )
+    f.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, zip64_end, 1))
+    f.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
+
+
+def with_zip64_end(data: bytes) -> bytes:
+    """The same zip with its end record replaced by zip64 end records."""
+    end = data.rindex(b"PK\x05\x06")
+    entries, directory_size, directory_offset = struct.unpack_from("<H2L", data, end + 10)
+    out = io.BytesIO()
+    out.write(data[:end])
+    write_zip64_end(out, entries, directory_size, directory_offset)
+    return out.getvalue()
+
+
 def wait_for(predicate, timeout=30.0, interval=0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -220,7 +309,7 @@ def mode_of(path: Path) -> str:
     return stat.filemode(path.lstat().st_mode)
 
 
-# ----------------------------------------------------------------------------- a local HTTP stand-in
+# ------------------------------------------------------------------------ a local HTTP stand-in
 
 
 class LocalHTTP:

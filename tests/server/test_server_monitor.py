@@ -1,4 +1,5 @@
-"""Freshness monitor: levels by missed periods, the publication window, healthz, webhook on change."""
+"""Freshness monitor: levels by missed periods, the publication window, healthz, webhook on
+change."""
 
 import json
 

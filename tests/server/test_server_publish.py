@@ -112,7 +112,7 @@ def test_identical_files_are_hardlinked_between_consecutive_releases(tree):
         "20240602_2115_PREP_GUB_VER/LEEME.txt",
         "20240602_2115_PREP_GUB_VER/VER_GUB_CANDIDATURAS_2024.csv",
     ]
-    for new_rel, old_rel in zip(same, old):
+    for new_rel, old_rel in zip(same, old, strict=True):
         # the nested folder is named after this corte's zip, so dedup is by content, not by path
         assert ino(second, new_rel) == ino(first, old_rel)
         assert (second / "site" / new_rel).stat().st_nlink == 2
@@ -258,8 +258,13 @@ def test_watch_publishes_each_package_as_it_lands(tree):
         time.sleep(1)
         tree.put(third)  # lands when nothing is running
         wait_for(lambda: (tree.live() or {}).get("package") == third.name, timeout=10)
+        # its line is logged once it is archived, just after the switch
+        wait_for(lambda: len(published(tree)) == 3, timeout=10)
     finally:
         watcher.terminate()
         watcher.wait(timeout=10)
-    published = [r["package"] for r in tree.log_records() if r["event"] == "published"]
-    assert published == [first.name, second.name, third.name]
+    assert published(tree) == [first.name, second.name, third.name]
+
+
+def published(tree: Tree) -> list[str]:
+    return [r["package"] for r in tree.log_records() if r["event"] == "published"]

@@ -2,7 +2,6 @@
 package quarantined with a reason file and archived under rejected/."""
 
 import hashlib
-import io
 import json
 import os
 import stat
@@ -10,7 +9,14 @@ import subprocess
 import zipfile
 
 import pytest
-from srvtools import corrupt_first_stored_member, csv_for, info, pkware_unix_extra, zip_bytes
+from srvtools import (
+    corrupt_first_stored_member,
+    csv_for,
+    info,
+    pkware_unix_extra,
+    zip_bytes,
+    zip_with_a_name_twice,
+)
 
 GOOD_CORTE = "2024-06-02T21:00"
 BAD_NAME = "20240602_2115_PREP_VER.zip"
@@ -283,15 +289,7 @@ def test_empty_file(live_tree):
 
 
 def test_duplicate_member_names(live_tree):
-    buf = io.BytesIO()
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with zipfile.ZipFile(buf, "w") as zf:
-            zf.writestr("index.html", b"one")
-            zf.writestr("index.html", b"two")
-    drop(live_tree, buf.getvalue())
+    drop(live_tree, zip_with_a_name_twice())
     assert_rejected(live_tree, live_tree.publish(), "duplicate-member")
 
 

@@ -1,4 +1,5 @@
-"""Pure functions of the publisher, and its promise to run on Python 3.10 with the standard library."""
+"""Pure functions of the publisher, and its promise to run on Python 3.10 with the standard
+library."""
 
 import ast
 import sys
@@ -107,3 +108,20 @@ def test_runs_on_python_3_10_with_the_standard_library_only():
         assert "fromisoformat(" not in source or path.name == "timeutil.py", (
             f"{path.name}: use timeutil.parse_iso (3.10's fromisoformat has no 'Z')"
         )
+
+
+def test_every_function_has_type_hints():
+    """mypy checks the hints; this makes sure there are hints to check."""
+    missing = []
+    for path in sorted(SERVER.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            arguments += [a for a in (node.args.vararg, node.args.kwarg) if a]
+            unannotated = [
+                a.arg for a in arguments if a.annotation is None and a.arg not in ("self", "cls")
+            ]
+            if unannotated or node.returns is None:
+                missing.append(f"{path.name}:{node.lineno} {node.name}")
+    assert missing == []
