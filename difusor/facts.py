@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 from pyinfra.api import FactBase
 
@@ -30,7 +31,8 @@ class SshClientAddress(FactBase):
 
 
 class ContainerType(FactBase):
-    """``systemd-detect-virt --container``: ``none`` on a VM or bare metal, else e.g. ``systemd-nspawn``."""
+    """``systemd-detect-virt --container``: ``none`` on a VM or bare metal, else e.g.
+    ``systemd-nspawn``."""
 
     def command(self) -> str:
         return "systemd-detect-virt --container 2>/dev/null || true"
@@ -49,7 +51,8 @@ class HostResources(FactBase):
         return (
             "echo cores=$(nproc); "
             "echo mhz=$(awk -F: '/^cpu MHz/ {print int($2); exit}' /proc/cpuinfo); "
-            "echo max_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq 2>/dev/null); "
+            "echo max_khz=$(cat /sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq "
+            "2>/dev/null); "
             "echo mem_kb=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo); "
             "echo root_kb=$(df -Pk / | awk 'NR==2 {print $2}'); "
             'echo rotational=$(lsblk -ndo ROTA "$(findmnt -nvo SOURCE /)" 2>/dev/null | head -n1)'
@@ -81,8 +84,8 @@ class UfwState(FactBase):
     with ``ufw show added`` (without the leading ``ufw``).
     """
 
-    _POLICIES = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "reject"}
-    _DEFAULT_KEYS = {
+    _POLICIES: ClassVar[dict[str, str]] = {"ACCEPT": "allow", "DROP": "deny", "REJECT": "reject"}
+    _DEFAULT_KEYS: ClassVar[dict[str, str]] = {
         "DEFAULT_INPUT_POLICY": "incoming",
         "DEFAULT_OUTPUT_POLICY": "outgoing",
         "DEFAULT_FORWARD_POLICY": "routed",
@@ -131,7 +134,10 @@ class WeakModuli(FactBase):
 
     def command(self, min_bits: int) -> str:
         # Column 5 is the size minus one (e.g. 3071 for a 3072-bit group).
-        return f"awk '!/^#/ && NF >= 7 && $5 + 1 < {int(min_bits)}' /etc/ssh/moduli 2>/dev/null | wc -l"
+        return (
+            f"awk '!/^#/ && NF >= 7 && $5 + 1 < {int(min_bits)}' /etc/ssh/moduli 2>/dev/null"
+            " | wc -l"
+        )
 
     def process(self, output: list[str]) -> int:
         return int(output[0]) if output and output[0].strip().isdigit() else 0
@@ -190,7 +196,7 @@ class Certificate(FactBase):
                 values["not_after"] = line.split("=", 1)[1]
             elif line.startswith("issuer="):
                 values["issuer"] = line.split("=", 1)[1].strip()
-            elif line.startswith("DNS:") or ", DNS:" in line or line.startswith("IP Address:"):
+            elif line.startswith(("DNS:", "IP Address:")) or ", DNS:" in line:
                 values["names"] = [
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
