@@ -30,6 +30,15 @@ operators = [
 # these keys, in /etc/ssh/authorized_keys.d/root; root's own authorized_keys is left alone.
 root_ssh_keys: list[str] = []
 
+# Your staff for coordination and technical support, as the institute asks for them (2024
+# IV.a.ii): `difusor evidence` writes them to personal.csv and the compliance document.
+# contacts = [
+#     {"name": "Ana Pérez", "role": "Coordinación", "phone": "+52 228 123 4567",
+#      "email": "ana.perez@example.com.mx"},
+#     {"name": "Luis Gómez", "role": "Soporte técnico", "phone": "+52 55 1234 5678",
+#      "email": "soporte@example.com.mx"},
+# ]
+
 # Election night. The monitor alerts only inside the publication window: from this local
 # time until 23:59 of the seventh day after (the last corte must stay online until then).
 # publication_start = "2024-06-02T20:00"

@@ -16,6 +16,7 @@ from pydantic_core import PydanticUndefined
 
 from .access import AccessSettings
 from .clock import TimeSettings
+from .contacts import ContactSettings
 from .docker import DockerSettings
 from .env import SecretSettings, env_name
 from .portal import PortalSettings
@@ -33,6 +34,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Receiver", ReceiverSettings),
     ("Publisher", PublisherSettings),
     ("Docker", DockerSettings),
+    ("Contacts", ContactSettings),
     ("Secrets", SecretSettings),
     ("Rehearsal", RehearsalSettings),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .access import AccessSettings
 from .clock import TimeSettings
+from .contacts import ContactSettings
 from .docker import DockerSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
@@ -23,6 +24,7 @@ from .system import SystemSettings
 # backwards so that fields, error lines and rules come in the order of docs/settings.md (the
 # rehearsal switch and the secrets just before the first concern that reads them).
 class Settings(
+    ContactSettings,
     DockerSettings,
     PublisherSettings,
     ReceiverSettings,
