@@ -10,7 +10,10 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
+import shlex
 from typing import ClassVar
 
 from pyinfra.api import FactBase
@@ -203,3 +206,302 @@ class Certificate(FactBase):
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
         return values if "serial" in values else None
+
+
+class SshdConfig(FactBase):
+    """
+    sshd's effective configuration as sshd itself resolves it (``sshd -T``) for a root login
+    from the host itself: lower-case keys; a key given several times has its values joined
+    by newlines (``port``, ``listenaddress``, ``hostkey``).
+    """
+
+    def requires_command(self) -> str:
+        return "sshd"
+
+    def command(self) -> str:
+        return "sshd -T -C user=root,host=difusor,addr=127.0.0.1 2>/dev/null"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for line in output:
+            key, _, value = line.strip().partition(" ")
+            if key:
+                values[key] = f"{values[key]}\n{value}" if key in values else value
+        return values
+
+
+class UfwActive(FactBase):
+    """Whether ufw's rules are loaded in the kernel now (``ufw status``), not only enabled in
+    its configuration file."""
+
+    def requires_command(self) -> str:
+        return "ufw"
+
+    def command(self) -> str:
+        return "LANG=C ufw status | head -n 1"
+
+    def process(self, output: list[str]) -> bool:
+        return output[0].strip() == "Status: active"
+
+
+class Fail2banJails(FactBase):
+    """fail2ban's running jails with their counters: ``{jail: {"currently_failed",
+    "total_failed", "currently_banned", "total_banned"}}``; empty when fail2ban is down."""
+
+    _COUNTERS: ClassVar[dict[str, str]] = {
+        "Currently failed": "currently_failed",
+        "Total failed": "total_failed",
+        "Currently banned": "currently_banned",
+        "Total banned": "total_banned",
+    }
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def requires_command(self) -> str:
+        return "fail2ban-client"
+
+    def command(self) -> str:
+        return (
+            "fail2ban-client status 2>/dev/null | sed -n 's/.*Jail list:[[:space:]]*//p' "
+            "| tr ',' '\\n' | while read -r jail; do "
+            '[ -n "$jail" ] && fail2ban-client status "$jail"; done; true'
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict[str, int]]:
+        jails: dict[str, dict[str, int]] = {}
+        jail: dict[str, int] | None = None
+        for line in output:
+            text = line.strip().lstrip("|`- ").strip()
+            if text.startswith("Status for the jail:"):
+                jail = jails.setdefault(text.split(":", 1)[1].strip(), {})
+            elif jail is not None and ":" in text:
+                key, value = (part.strip() for part in text.split(":", 1))
+                if key in self._COUNTERS and value.isdigit():
+                    jail[self._COUNTERS[key]] = int(value)
+        return jails
+
+
+class NginxDirectives(FactBase):
+    """
+    Simple directives of nginx's effective configuration (``nginx -T``, every included file),
+    by name, each with the list of its arguments as written: ``{"server_name":
+    ["prep.example.com.mx", ...], "ssl_protocols": ["TLSv1.2 TLSv1.3"], ...}``. Block openings
+    and the continuation lines of multi-line directives are left out.
+    """
+
+    _DIRECTIVE = re.compile(r"^([a-z_][a-z0-9_]*)\s+(.+?)\s*;?$")
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def requires_command(self) -> str:
+        return "nginx"
+
+    def command(self) -> str:
+        return "nginx -T 2>/dev/null"
+
+    def process(self, output: list[str]) -> dict[str, list[str]]:
+        directives: dict[str, list[str]] = {}
+        for line in output:
+            text = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+            if not text or text.endswith(("{", "}")):
+                continue
+            match = self._DIRECTIVE.match(text)
+            if match:
+                directives.setdefault(match.group(1), []).append(match.group(2))
+        return directives
+
+
+class HostAddresses(FactBase):
+    """The host's IP addresses but loopback and link-local ones: interface, address, prefix
+    length and whether the address is globally routable (a public IP, 2024 II.C.b)."""
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def command(self) -> str:
+        return "ip -j addr show"
+
+    def process(self, output: list[str]) -> list[dict]:
+        addresses = []
+        for interface in json.loads("".join(output)):
+            if "LOOPBACK" in interface.get("flags", []):
+                continue
+            for info in interface.get("addr_info", []):
+                address = ipaddress.ip_address(info["local"])
+                if address.is_link_local:
+                    continue
+                addresses.append(
+                    {
+                        "interface": interface["ifname"],
+                        "address": str(address),
+                        "prefixlen": info.get("prefixlen"),
+                        "public": address.is_global,
+                    }
+                )
+        return addresses
+
+
+class ChronySources(FactBase):
+    """The NTP servers and pools chrony is configured with (``server``/``pool`` lines)."""
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def command(self) -> str:
+        return (
+            "cat /etc/chrony/chrony.conf /etc/chrony/conf.d/*.conf "
+            "/etc/chrony/sources.d/*.sources 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        sources = []
+        for line in output:
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("server", "pool") and words[1] not in sources:
+                sources.append(words[1])
+        return sources
+
+
+class PrivilegedAccess(FactBase):
+    """Who holds root: the number of keys in the root keys file (``path``) and the members of
+    the passwordless sudo group (``group``)."""
+
+    def command(self, path: str, group: str) -> str:
+        return (
+            f"echo root_keys=$(grep -c '^[^#]' {path} 2>/dev/null); "
+            f"echo sudo=$(getent group {group} | cut -d: -f4)"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        raw = dict(line.split("=", 1) for line in output if "=" in line)
+        keys = raw.get("root_keys", "").strip()
+        return {
+            "root_keys": int(keys) if keys.isdigit() else 0,
+            "sudo_members": [name for name in raw.get("sudo", "").strip().split(",") if name],
+        }
+
+
+class JsonDocument(FactBase):
+    """A JSON document the host prints: a file (``cat PATH``) or a program's JSON output;
+    ``None`` when there is none or it is not JSON."""
+
+    def command(self, command: str) -> str:
+        return f"{command} 2>/dev/null"
+
+    def process(self, output: list[str]) -> object:
+        try:
+            return json.loads("\n".join(output))
+        except ValueError:
+            return None
+
+
+class ArchivedPackages(FactBase):
+    """Packages kept in the archive (``archive_dir``): published and rejected ones."""
+
+    def command(self, archive_dir: str) -> str:
+        return (
+            f"echo published=$(find {archive_dir} -name '*.zip' ! -path '*/rejected/*' "
+            "2>/dev/null | wc -l); "
+            f"echo rejected=$(find {archive_dir} -path '*/rejected/*' -name '*.zip' "
+            "2>/dev/null | wc -l)"
+        )
+
+    def process(self, output: list[str]) -> dict[str, int]:
+        raw = dict(line.split("=", 1) for line in output if "=" in line)
+        return {key: int(raw.get(key, "0").strip() or 0) for key in ("published", "rejected")}
+
+
+# Run on the host by LiveReleaseIntegrity (Python 3.10 standard library, read-only).
+_INTEGRITY_SCRIPT = """
+import glob, hashlib, json, os, sys
+current, archive = sys.argv[1], sys.argv[2]
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+try:
+    with open(os.path.join(current, "manifest.json")) as stream:
+        manifest = json.load(stream)
+    with open(os.path.join(current, "corte.json")) as stream:
+        stamp = json.load(stream)
+except OSError:
+    print(json.dumps(None)); sys.exit()
+report = {"release": os.path.basename(os.path.realpath(current)), "package": stamp.get("package"),
+          "files": 0, "bytes": 0, "mismatched": [], "missing": []}
+for entry in manifest.get("files", []):
+    path = os.path.join(current, entry["path"])
+    if not os.path.isfile(path):
+        report["missing"].append(entry["path"])
+    elif sha256(path) != entry["sha256"]:
+        report["mismatched"].append(entry["path"])
+    else:
+        report["files"] += 1
+        report["bytes"] += entry["size"]
+archived = glob.glob(os.path.join(archive, "*", str(stamp.get("package"))))
+report["archived"] = bool(archived)
+report["archived_sha256_ok"] = bool(archived) and sha256(archived[0]) == stamp.get("sha256")
+print(json.dumps(report))
+"""
+
+
+class LiveReleaseIntegrity(FactBase):
+    """
+    The live release checked byte for byte: every file of its manifest against its sha256, and
+    the archived package against the sha256 in the stamp. ``None`` before the first corte.
+    """
+
+    def command(self, current_link: str, archive_dir: str) -> str:
+        return shlex.join(["python3", "-B", "-c", _INTEGRITY_SCRIPT, current_link, archive_dir])
+
+    def process(self, output: list[str]) -> dict | None:
+        return json.loads("\n".join(output))
+
+
+class LynisReport(FactBase):
+    """
+    The figures of the last Lynis audit (``/var/log/lynis-report.dat``), or ``None`` when
+    Lynis never ran: hardening index, tests performed, version, end time, and its warnings
+    and suggestions (test id and text).
+    """
+
+    def command(self, path: str = "/var/log/lynis-report.dat") -> str:
+        return f"cat {path} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict | None:
+        values: dict[str, str] = {}
+        lists: dict[str, list[str]] = {"warning": [], "suggestion": []}
+        for line in output:
+            key, sep, value = line.partition("=")
+            if not sep or key.startswith("#"):
+                continue
+            if key.endswith("[]"):
+                name = key[:-2]
+                if name in lists:
+                    lists[name].append(value)
+            else:
+                values[key] = value
+        index = values.get("hardening_index", "")
+        if not index.isdigit():
+            return None
+        tests = values.get("lynis_tests_done", "")
+
+        def entries(items: list[str]) -> list[dict[str, str]]:
+            parts = [item.split("|") for item in items]
+            return [{"test": p[0], "text": p[1] if len(p) > 1 else ""} for p in parts]
+
+        return {
+            "hardening_index": int(index),
+            "tests_performed": int(tests) if tests.isdigit() else None,
+            "version": values.get("lynis_version"),
+            "finished": values.get("report_datetime_end"),
+            "warnings": entries(lists["warning"]),
+            "suggestions": entries(lists["suggestion"]),
+        }

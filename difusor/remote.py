@@ -10,21 +10,30 @@ Example::
 
     with Remote(SshTarget.from_host(host)) as remote:
         print(remote.run("cat /srv/difusor/current/corte.json").stdout)
+        print(remote.fact(HostResources))    # a pyinfra fact: its command, its process()
         remote.rsync_pull(["/srv/difusor/archive/"], "backup/archive/")
 """
 
 from __future__ import annotations
 
+import inspect
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
+
+from pyinfra.api import FactBase, StringCommand
 
 from difusor.inventory import InventoryHost
 from difusor.settings import SettingsError
+
+T = TypeVar("T")
+# Printed instead of a fact's output when the program it needs is not installed.
+_MISSING_COMMAND = "__difusor_missing_command__"
 
 
 @dataclass(frozen=True)
@@ -131,15 +140,43 @@ class Remote:
     def _privileged(self, command: str) -> str:
         return f"sudo -n sh -c {shlex.quote(command)}" if self.target.sudo else command
 
-    def run(self, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        """Run a shell command on the host (as root: through sudo when the inventory says so)."""
+    def run(
+        self, command: str, timeout: float = 120, privileged: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell command on the host: as root (through sudo when the inventory says so),
+        or as the login user with ``privileged=False``."""
         return subprocess.run(
-            [*self.ssh_command, self.target.alias, self._privileged(command)],
+            [
+                *self.ssh_command,
+                self.target.alias,
+                self._privileged(command) if privileged else command,
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+    def fact(
+        self, fact_class: type[FactBase[T]], *args: Any, privileged: bool = True, **kwargs: Any
+    ) -> T:
+        """A pyinfra fact, read as pyinfra reads it: its command run on the host (behind a check
+        for the program it requires) and its output through its ``process``; its ``default()``
+        when the program is missing, the command fails or prints nothing."""
+        fact = fact_class()
+        arguments = inspect.signature(fact.command).bind(*args, **kwargs).arguments
+        command = _text(_call_with(fact.command, arguments))
+        required = _call_with(fact.requires_command, arguments)
+        if required:
+            command = (
+                f"if command -v {required} >/dev/null 2>&1; then ( {command} ); "
+                f"else echo {_MISSING_COMMAND}; fi"
+            )
+        result = self.run(command, privileged=privileged)
+        lines = result.stdout.splitlines()
+        if result.returncode != 0 or not lines or lines == [_MISSING_COMMAND]:
+            return fact.default()
+        return fact.process(lines)
 
     def rsync_argv(self, *options: str) -> list[str]:
         """rsync over this connection; remote paths are written ``HOST:PATH``."""
@@ -148,3 +185,15 @@ class Remote:
 
     def remote_path(self, path: str) -> str:
         return f"{self.target.alias}:{path}"
+
+
+def _call_with(method: Callable[..., Any], arguments: dict[str, Any]) -> Any:
+    """``method`` called with those of ``arguments`` it takes (pyinfra passes them by name)."""
+    parameters = inspect.signature(method).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return method(**arguments)
+    return method(**{name: value for name, value in arguments.items() if name in parameters})
+
+
+def _text(command: str | StringCommand) -> str:
+    return command.get_raw_value() if isinstance(command, StringCommand) else command

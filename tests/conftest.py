@@ -28,6 +28,9 @@ def pytest_addoption(parser):
     group.addoption(
         "--inventory", default="inventory/production.py", help="pyinfra inventory of --target"
     )
+    group.addoption(
+        "--inventory-host", help="the inventory's host that --target is (default: its first)"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -57,7 +60,9 @@ def lab():
 def target(request) -> Target:
     spec = request.config.getoption("--target")
     if spec:
-        name, settings = inventory_settings(request.config.getoption("--inventory"))
+        name, settings = inventory_settings(
+            request.config.getoption("--inventory"), request.config.getoption("--inventory-host")
+        )
         return Target(
             testinfra.get_host(spec, ssh_config=request.config.getoption("ssh_config")),
             settings,

@@ -187,3 +187,25 @@ class AcmeServer:
     def stop(self) -> None:
         # Both processes name the lab's DNS address on their command line.
         terminate(pids_with_arg(DNS_ADDRESS), "pebble", timeout=5)
+
+
+def fetch_issuing_root(path: Path) -> Path:
+    """Pebble's issuing root, from the trusted namespace: the CA that verifies the portal's
+    certificate (``difusor evidence --ca-file``, the portal tests)."""
+    run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            net.OPLE_NETNS,
+            "curl",
+            "-sS",
+            "--insecure",
+            "--max-time",
+            "10",
+            "-o",
+            str(path),
+            ACME_ROOTS_URL,
+        ]
+    )
+    return path

@@ -65,6 +65,21 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         "docker_trusted_ports": [DOCKER_TRUSTED_PORT],
         "docker_log_max_size": "1m",
         "docker_log_max_files": 2,
+        # The rehearsal's staff list (difusor evidence: personal.csv).
+        "contacts": [
+            {
+                "name": "Coordinación del ensayo",
+                "role": "Coordinación",
+                "phone": "+52 228 000 0101",
+                "email": "coordinacion@difusor.rehearsal.lab.test",
+            },
+            {
+                "name": "Guardia técnica del ensayo",
+                "role": "Soporte técnico",
+                "phone": "+52 228 000 0102",
+                "email": "soporte@difusor.rehearsal.lab.test",
+            },
+        ],
     }
 
 

@@ -205,6 +205,30 @@ def chrony_report(lab: Lab) -> str:
     )
 
 
+def evidence_step(lab: Lab, summary: Summary) -> None:
+    """``difusor evidence`` on the lab host: the institute's documents, linked in the summary."""
+    from difusor.evidence.build import EvidenceError, build_evidence
+    from difusor.inventory import load_inventory
+
+    from .acme import fetch_issuing_root
+
+    out = lab.workdir / "evidence"
+    (host,) = load_inventory(LAB_INVENTORY)
+    root = fetch_issuing_root(lab.workdir / "acme-root.pem")
+    try:
+        evidence = build_evidence(host, out, LAB_INVENTORY, ca_file=str(root))
+    except EvidenceError as error:
+        summary.add("evidence documents", False, str(error))
+        return
+    counts = ", ".join(f"{n} {status}" for status, n in evidence["counts"].items())
+    summary.add(
+        "evidence documents",
+        not evidence["counts"]["FAIL"],
+        f"{os.path.relpath(out)}/cumplimiento.pdf: {len(evidence['rows'])} requirements, "
+        f"{counts}, {evidence['seconds']:.0f} s",
+    )
+
+
 def rehearse(with_lynis: bool = True) -> int:
     summary = Summary()
     lab = Lab()
@@ -247,6 +271,7 @@ def rehearse(with_lynis: bool = True) -> int:
                 summary.add(
                     "Lynis hardening index", index is not None, f"{index} (stock Debian 12: 57)"
                 )
+            evidence_step(lab, summary)
     finally:
         lab.down()
         summary.print()
