@@ -98,7 +98,8 @@ def settings_markdown() -> str:
         "Generated from `difusor/settings/` by `python -m difusor.settings.doc`.",
         "Set them in `group_data/*.py` or per host in the inventory; secrets only in `.env`.",
         "Every setting is a key of its own (`portal_domain = ...`): the sections only group",
-        "them by concern.",
+        "them by concern. `difusor check` validates them with no connection, each problem with",
+        "the file it came from; the deploy runs the same check before it connects.",
         "",
     ]
     for heading, model in SECTIONS:

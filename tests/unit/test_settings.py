@@ -447,7 +447,7 @@ def test_a_concern_model_checks_its_own_rules():
     assert PortalSettings.model_validate(
         {**portal, "tls_source": "selfsigned", "rehearsal": True}
     ).rehearsal
-    with pytest.raises(ValidationError, match="\'selfsigned\' is only for rehearsal inventories"):
+    with pytest.raises(ValidationError, match="'selfsigned' is only for rehearsal inventories"):
         PortalSettings.model_validate({**portal, "tls_source": "selfsigned"})
 
 
