@@ -5,9 +5,8 @@ it came from.
 
     difusor check [--inventory inventory/production.py] [--host NAME]
 
-    prep.example.com.mx: OK
-    prep2.example.com.mx: log_retention_days: Input should be greater than or equal to 30
-    (got 0) [group_data/all.py:41]    (one line; wrapped here)
+    prep1: OK
+    prep2: ntp_servers: List should have at least 1 item (got []) [group_data/all.py:30]
 
 The deploy runs the same check before pyinfra connects to anything: pyinfra executes the
 repository's ``config.py`` first, which calls ``check_before_connecting()``.
