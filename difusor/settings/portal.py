@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from .base import Broken, rule
 from .rehearsal import RehearsalSettings
 from .types import Email, Hostname, LocalFile, Network, Origin, PrivateFile, matching
 
@@ -74,18 +76,17 @@ class PortalSettings(RehearsalSettings):
         default=100, ge=1, le=65535, description="Open connections per client address."
     )
 
-    @model_validator(mode="after")
-    def _selfsigned_only_in_rehearsals(self) -> PortalSettings:
+    @rule("tls_source", "rehearsal")
+    def _selfsigned_only_in_rehearsals(self) -> Iterator[Broken]:
         """`tls_source = "selfsigned"` only with `rehearsal = True`: readers' browsers refuse it."""
         if self.tls_source == "selfsigned" and not self.rehearsal:
-            raise ValueError(
-                "tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)"
+            yield Broken(
+                "'selfsigned' is only for rehearsal inventories (set rehearsal=True): readers' "
+                "browsers refuse it"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _provided_certificate_has_its_files(self) -> PortalSettings:
+    @rule("tls_source", "tls_certificate_file", "tls_key_file")
+    def _provided_certificate_has_its_files(self) -> Iterator[Broken]:
         """`tls_source = "provided"` needs both `tls_certificate_file` and `tls_key_file`."""
         if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
-            raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
-        return self
+            yield Broken("'provided' needs tls_certificate_file and tls_key_file")
