@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .base import Broken, SettingsModel, rule
-from .types import UNIX_NAME, Network, PublicKey, SourceName
+from .types import UNIX_NAME, IPNetwork, Network, PublicKey, SourceName, address_count
 
 RESERVED_ACCOUNTS = {
     "root",
@@ -25,19 +25,10 @@ RESERVED_ACCOUNTS = {
     "_chrony",
 }
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 # The widest trusted network by IP version: a /8 is a whole provider's allocation; past it a
 # trusted source stops naming anyone in particular.
 WIDEST_TRUSTED_PREFIX = {4: 8, 6: 32}
-
-
-def _how_many(network: IPNetwork) -> str:
-    if network.prefixlen == 0:
-        return "the whole internet"
-    if network.version == 4:
-        return f"{network.num_addresses:,} addresses"
-    return f"2^{network.max_prefixlen - network.prefixlen} addresses"
 
 
 class Operator(BaseModel):
@@ -113,7 +104,7 @@ class AccessSettings(SettingsModel):
             for index, network in enumerate(networks):
                 widest = WIDEST_TRUSTED_PREFIX[network.version]
                 if network.prefixlen < widest:
-                    reach = _how_many(network)
+                    reach = address_count(network)
                     yield Broken(
                         f"'{network}' opens SSH and rsync to {reach}: trusted sources are at "
                         f"most /{widest} (set allow_wide_trusted_sources = True to take the risk)",

@@ -290,6 +290,17 @@ PORTAL_MALFORMED = [
         {"cdn_networks": ["10.0.0.1/8"]},
         "cdn_networks[0]: '10.0.0.1/8' has host bits set",
     ),
+    (
+        "cdn_network_whole_internet",
+        {"cdn_networks": ["0.0.0.0/0"]},
+        "cdn_networks: '0.0.0.0/0' would let the whole internet forge the reader's address",
+    ),
+    (
+        "cdn_network_wide_ipv6",
+        {"cdn_networks": ["2001:db8::/48", "2000::/16"]},
+        "cdn_networks: '2000::/16' would let 2^112 addresses forge the reader's address: CDN "
+        "networks are at most /24",
+    ),
 ]
 
 
