@@ -1,13 +1,14 @@
 # difusor: the two commands that matter
 #   make rehearse   full local rehearsal: lab host up, deploy twice, verify, summary, teardown
-#   make test       all tests: unit tests, then the host and network suites against the lab
+#   make test       all tests: lint and types, unit tests, then the host and network suites
+#                   against the lab
 # Both install what they need first (Debian packages, a Python virtualenv).
 
 VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
 
-.PHONY: setup rehearse test unit lint lab-up lab-down deploy-lab simulacro
+.PHONY: setup rehearse test unit lint check lab-up lab-down deploy-lab simulacro
 
 setup: $(VENV)/.installed
 	@scripts/install-host-packages
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 rehearse: setup
 	$(PYTHON) -m difusor.rehearsal.lab rehearse
 
-test: setup
+test: setup lint
 	$(PYTEST) tests/unit tests/server
 	$(PYTEST) tests/host tests/lab
 
@@ -33,6 +34,12 @@ lint: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(PYTEST) tests/unit tests/server
+
+# The settings of every host of an inventory, checked with no connection (the deploy runs
+# the same check before it connects): make check INVENTORY=inventory/lab.py
+INVENTORY ?= inventory/production.py
+check: $(VENV)/.installed
+	$(VENV)/bin/difusor check --inventory $(INVENTORY)
 
 lab-up: setup
 	$(PYTHON) -m difusor.rehearsal.lab up

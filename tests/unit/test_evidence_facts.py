@@ -310,7 +310,7 @@ SSLYZE_OUTPUT = """\
 
 def sslyze_report(tmp_path, accepted: dict[str, int]) -> Path:
     report = tmp_path / "sslyze.json"
-    scan = {
+    scan: dict[str, object] = {
         f"{protocol}_cipher_suites": {"result": {"accepted_cipher_suites": [{}] * n}}
         for protocol, n in accepted.items()
     }
