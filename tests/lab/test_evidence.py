@@ -4,11 +4,15 @@ hand (a ``ufw allow``, sshd stopped) shows as FAIL on exactly its rows; and the 
 it was found.
 """
 
+import json
 import subprocess
+import sys
+import time
 
 import pytest
 
 from difusor.evidence.build import build_evidence
+from difusor.evidence.compare import changes
 from difusor.evidence.matrix import FAIL, MANUAL, PASS, WARN
 from difusor.inventory import load_inventory
 from difusor.rehearsal.lab.acme import fetch_issuing_root
@@ -59,13 +63,31 @@ def acme_root(lab, tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="module")
-def clean(lab, lab_host, acme_root, tmp_path_factory) -> dict:
-    """One evidence run on the deployed lab host, with the host's state before and after."""
+def clean(lab, acme_root, tmp_path_factory) -> dict:
+    """One run of the console command on the deployed lab host, with the host's state before
+    and after."""
+    out = tmp_path_factory.mktemp("evidence")
     before = snapshot(lab)
-    evidence = build_evidence(
-        lab_host, tmp_path_factory.mktemp("evidence"), INVENTORY, ca_file=acme_root
+    started = time.monotonic()
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "difusor.cli", "evidence", "--inventory", INVENTORY),
+            *("--out", str(out), "--ca-file", acme_root),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
-    return {"evidence": evidence, "before": before, "after": snapshot(lab)}
+    print(f"difusor evidence on the lab host: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    print(run.stdout, file=sys.stderr)
+    assert (out / "evidence.json").is_file(), run.stdout + run.stderr
+    return {
+        "run": run,
+        "out": out,
+        "evidence": json.loads((out / "evidence.json").read_text()),
+        "before": before,
+        "after": snapshot(lab),
+    }
 
 
 def statuses(evidence: dict) -> dict[str, str]:
@@ -73,6 +95,9 @@ def statuses(evidence: dict) -> dict[str, str]:
 
 
 def test_all_pass_but_what_the_lab_cannot_have(clean):
+    assert clean["run"].returncode == 0, clean["run"].stdout + clean["run"].stderr
+    for name in ("diagrama-servicio.svg", "diagrama-servicio.png", "cumplimiento.pdf"):
+        assert (clean["out"] / name).stat().st_size > 0, name
     evidence = clean["evidence"]
     rows = {row["key"]: row for row in evidence["rows"]}
     for key, row in rows.items():
@@ -135,3 +160,7 @@ def test_a_drift_fails_exactly_its_rows(lab, lab_host, acme_root, clean, tmp_pat
     assert f"reglas no previstas: allow {DRIFT_PORT}/tcp" in rows["II.C.c-ufw"]
     assert "no alcanzable" in rows["II.C.c-22"]
     assert not evidence["observed"]["services"]["ssh.service"]["active"]
+    # --compare against the clean run names both changes on the server
+    compared = changes(clean["evidence"], evidence)
+    assert f"server firewall.rule: allow {DRIFT_PORT}/tcp: added" in compared
+    assert "server services.ssh.service.active: true -> false" in compared
