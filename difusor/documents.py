@@ -64,6 +64,11 @@ def number(value: float | int | None, decimals: int = 0) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """1 -> '1 paquete'; 3 -> '3 paquetes' (``plural`` when adding 's' is not Spanish)."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def date_es(moment: datetime) -> str:
     """'2 de junio de 2024'."""
     return f"{moment.day} de {MONTHS[moment.month - 1]} de {moment.year}"

@@ -49,10 +49,7 @@ def assemble(settings: Settings, observed: dict[str, Any], host_name: str) -> di
         "counts": counts(rows),
         "suite_counts": {
             "total": len(cases),
-            **{
-                o: sum(1 for c in cases if c["outcome"] == o)
-                for o in ("passed", "failed", "skipped")
-            },
+            **{o: sum(1 for c in cases if c["outcome"] == o) for o in document.OUTCOMES},
         },
         "contacts": [contact.model_dump() for contact in settings.contacts],
         "hardening": document.hardening_annex(observed),

@@ -21,6 +21,7 @@ from typing import Any
 
 import graphviz
 
+from difusor import documents
 from difusor.deploys.firewall import desired_rules
 from difusor.deploys.receiver import RSYNC_MODULE
 from difusor.evidence import firewall
@@ -383,7 +384,7 @@ class _Drawing:
             "releases",
             _label(
                 "releases",
-                f"{len(status.get('releases', []))} versiones"
+                documents.counted(len(status.get("releases", [])), "versión", "versiones")
                 if counted
                 else "versiones publicadas",
                 f"se conservan {self.s.keep_releases}",
@@ -395,7 +396,7 @@ class _Drawing:
             "archive",
             _label(
                 "archivo",
-                f"{archive.get('published', 0)} paquetes, para siempre"
+                documents.counted(archive.get("published", 0), "paquete") + ", para siempre"
                 if counted
                 else "cada paquete, para siempre",
             ),
@@ -406,7 +407,7 @@ class _Drawing:
             "quarantine",
             _label(
                 "cuarentena",
-                f"{len(status.get('quarantine', []))} rechazados"
+                documents.counted(len(status.get("quarantine", [])), "rechazado")
                 if counted
                 else "paquetes rechazados",
             ),
@@ -472,7 +473,9 @@ class _Drawing:
                 _label(
                     "Motor Docker",
                     *policy,
-                    f"{len(running)} contenedores en ejecución" if self.observed else "",
+                    documents.counted(len(running), "contenedor", "contenedores") + " en ejecución"
+                    if self.observed
+                    else "",
                     *self._state("docker.service"),
                 ),
                 fillcolor=self._node_color("docker.service", COLORS["service"]),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from difusor import documents, hardening
-from difusor.evidence.matrix import STATUS_NAMES, STATUSES, matching_cases
+from difusor.evidence.matrix import STATUS_NAMES, STATUSES, case_matches
 from difusor.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -18,7 +19,16 @@ HTML_NAME = "cumplimiento.html"
 PDF_NAME = "cumplimiento.pdf"
 CONTACT_COLUMNS = ["nombre", "rol", "telefono", "correo"]
 
-# The host suite's tests that port the DevSec baselines, by family.
+# A host test that ports one DevSec control takes the control's id as its parameter
+# (``test_sysctl[sysctl-07]``): its family names the baseline.
+DEVSEC_CONTROL = re.compile(r"\[(os|package|sysctl|sshd)-[0-9a-z]+\]$")
+DEVSEC_BASELINES = {
+    "os": "DevSec linux-baseline: controles os, package y sysctl",
+    "package": "DevSec linux-baseline: controles os, package y sysctl",
+    "sysctl": "DevSec linux-baseline: controles os, package y sysctl",
+    "sshd": "DevSec ssh-baseline: controles sshd del servidor",
+}
+# The host suite's tests that check what the DevSec baselines ask without a control id each.
 DEVSEC_FAMILIES = [
     (
         "Línea base SSH (servidor): configuración efectiva de sshd",
@@ -34,6 +44,7 @@ DEVSEC_FAMILIES = [
         ),
     ),
 ]
+OUTCOMES = ("passed", "failed", "xfailed", "skipped")
 
 
 def write_json(evidence: dict[str, Any], path: Path) -> Path:
@@ -61,15 +72,31 @@ def deliberate_exceptions() -> list[dict[str, str]]:
     return rows
 
 
+def devsec_family(case_id: str) -> str | None:
+    """The DevSec family a host test reports on, or None."""
+    control = DEVSEC_CONTROL.search(case_id)
+    if control:
+        return DEVSEC_BASELINES[control.group(1)]
+    return next(
+        (title for title, patterns in DEVSEC_FAMILIES if case_matches(case_id, patterns)),
+        None,
+    )
+
+
 def hardening_annex(observed: dict[str, Any]) -> dict[str, Any]:
-    cases = observed.get("suite", {}).get("cases", [])
-    families = []
-    for title, patterns in DEVSEC_FAMILIES:
-        matched = matching_cases(patterns, cases)
-        tally = {
-            o: sum(1 for c in matched if c["outcome"] == o) for o in ("passed", "failed", "skipped")
-        }
-        families.append({"family": title, "checks": len(matched), **tally})
+    """The hardening figures as measured in this run: the host suite's DevSec checks by family
+    (passed, failed, documented exceptions, not applicable), the server's last Lynis report,
+    and every deliberate exception of difusor/hardening.py."""
+    tallies: dict[str, dict[str, int]] = {}
+    for case in observed.get("suite", {}).get("cases", []):
+        family = devsec_family(case["id"])
+        if family:
+            tally = tallies.setdefault(family, dict.fromkeys(OUTCOMES, 0))
+            tally[case["outcome"]] += 1
+    families = [
+        {"family": family, "checks": sum(tally.values()), **tally}
+        for family, tally in tallies.items()
+    ]
     return {
         "devsec": families,
         "lynis": observed.get("lynis"),

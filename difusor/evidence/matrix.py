@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from difusor import documents
 from difusor.deploys.firewall import PUBLIC_TCP_PORTS
 from difusor.deploys.portal import content_security_policy
 from difusor.evidence import firewall
@@ -56,6 +57,7 @@ class Requirement:
     tests: tuple[str, ...]  # host suite test ids that check it (fnmatch patterns)
     check: Callable[[Settings, Observed], Finding]
     by_hand: str = ""  # how to evidence by hand what the kit cannot measure
+    measured_by: str = "medición directa del servidor"  # where no host test checks it
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -161,7 +163,8 @@ def check_docker(s: Settings, o: Observed) -> Finding:
     version = docker.get("version") or "Docker no instalado"
     if not _active(o, "docker.service"):
         return Finding(FAIL, f"{version}; el servicio docker no está activo")
-    return Finding(PASS, f"{version}, activo; {len(running)} contenedores en ejecución")
+    containers = documents.counted(len(running), "contenedor", "contenedores")
+    return Finding(PASS, f"{version}, activo; {containers} en ejecución")
 
 
 def check_ssh(s: Settings, o: Observed) -> Finding:
@@ -447,10 +450,16 @@ def check_continuity(s: Settings, o: Observed) -> Finding:
     archive = publisher.get("archive") or {}
     status = publisher.get("status") or {}
     alerts = "webhook de alertas configurado" if s.alert_webhook else "sin webhook de alertas"
+    published = documents.counted(
+        archive.get("published", 0), "paquete publicado", "paquetes publicados"
+    )
+    rejected = documents.counted(archive.get("rejected", 0), "rechazado")
+    releases = documents.counted(
+        len(status.get("releases", [])), "versión lista", "versiones listas"
+    )
     text = (
-        f"{archive.get('published', 0)} paquetes publicados y {archive.get('rejected', 0)} "
-        f"rechazados en el archivo; {len(status.get('releases', []))} versiones listas para "
-        f"volver atrás; monitor de frescura cada minuto, {alerts}"
+        f"{published} y {rejected} en el archivo; {releases} para volver atrás; monitor de "
+        f"frescura cada minuto, {alerts}"
     )
     if not _active(o, "difusor-monitor.timer"):
         return Finding(FAIL, f"{text}; el monitor no está activo")
@@ -831,12 +840,18 @@ REQUIREMENTS: list[Requirement] = [
         "personal.csv y su sección en este documento",
         (),
         check_contacts,
+        measured_by="los ajustes (contacts), validados como todos",
     ),
 ]
 
 
+def case_matches(case_id: str, patterns: tuple[str, ...]) -> bool:
+    """Whether a host test's id matches one of the patterns (fnmatch, case-sensitive)."""
+    return any(fnmatch.fnmatchcase(case_id, pattern) for pattern in patterns)
+
+
 def matching_cases(patterns: tuple[str, ...], cases: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [c for c in cases if any(fnmatch.fnmatchcase(c["id"], p) for p in patterns)]
+    return [case for case in cases if case_matches(case["id"], patterns)]
 
 
 def evaluate(settings: Settings, observed: Observed) -> list[dict[str, Any]]:
@@ -865,6 +880,7 @@ def evaluate(settings: Settings, observed: Observed) -> list[dict[str, Any]]:
                 "status": status,
                 "measured": measured,
                 "by_hand": requirement.by_hand,
+                "measured_by": requirement.measured_by,
             }
         )
     return rows

@@ -344,8 +344,13 @@ def run_host_suite(remote: Remote, inventory: str, host_name: str, workdir: Path
     }
 
 
+# pytest writes an expected failure (a documented exception) as a skip of this type.
+XFAIL_TYPE = "pytest.xfail"
+
+
 def junit_cases(report: Path) -> list[dict[str, str]]:
-    """Each test case of a JUnit report: pytest's node id, outcome and message."""
+    """Each test case of a JUnit report: pytest's node id, outcome (passed, failed, skipped or
+    xfailed) and message."""
     cases = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         module = case.get("classname", "").replace(".", "/")
@@ -357,7 +362,8 @@ def junit_cases(report: Path) -> list[dict[str, str]]:
         if problem is not None:
             outcome, message = "failed", problem.get("message", "")
         elif skipped is not None:
-            outcome, message = "skipped", skipped.get("message", "")
+            outcome = "xfailed" if skipped.get("type") == XFAIL_TYPE else "skipped"
+            message = skipped.get("message", "")
         else:
             outcome, message = "passed", ""
         cases.append({"id": node, "outcome": outcome, "message": " ".join(message.split())[:300]})

@@ -27,6 +27,13 @@ def valid_data(public_key) -> dict:
 
 
 RSYNC_PASSWORD = "unit-test-rsync-password"
+# One of the difusor's staff (the contacts setting).
+ANA = {
+    "name": "Ana Pérez",
+    "role": "Coordinación",
+    "phone": "+52 228 123 4567",
+    "email": "ana.perez@example.com.mx",
+}
 
 
 @pytest.fixture(autouse=True)

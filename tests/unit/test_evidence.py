@@ -395,6 +395,34 @@ def test_every_deliberate_exception_is_in_the_annex():
     assert {r["control"]: r["reason"] for r in rows if r["area"] == "sysctl"} == SYSCTL_EXCEPTIONS
 
 
+def test_the_annex_counts_devsec_checks_as_the_suite_reported_them(observed):
+    """Figures from the run, not written down: a test ported from one DevSec control (its id
+    as the parameter) counts in its baseline, an expected failure as an exception; other
+    tests that check a baseline count in their family; the rest is not DevSec."""
+    observed["suite"]["cases"] = [
+        {"id": f"tests/host/test_devsec_linux.py::test_{family}[{control}]", "outcome": outcome}
+        for family, control, outcome in [
+            ("os", "os-01", "passed"),
+            ("package", "package-02", "failed"),
+            ("sysctl", "sysctl-07", "xfailed"),
+            ("sysctl", "sysctl-31a", "skipped"),
+        ]
+    ] + [
+        {"id": "tests/host/test_devsec_ssh.py::test_sshd[sshd-48]", "outcome": "passed"},
+        {"id": "tests/host/test_ssh.py::test_sshd_effective_config[x-1]", "outcome": "passed"},
+        {"id": "tests/host/test_ssh.py::test_no_small_moduli", "outcome": "failed"},
+        {"id": "tests/host/test_firewall.py::test_nothing_else_allowed", "outcome": "passed"},
+    ]
+    families = {f["family"]: f for f in document.hardening_annex(observed)["devsec"]}
+    linux = families[document.DEVSEC_BASELINES["os"]]
+    assert (linux["checks"], linux["passed"], linux["failed"]) == (4, 1, 1)
+    assert (linux["xfailed"], linux["skipped"]) == (1, 1)
+    assert families[document.DEVSEC_BASELINES["sshd"]]["passed"] == 1
+    sshd_family = document.DEVSEC_FAMILIES[0][0]
+    assert (families[sshd_family]["checks"], families[sshd_family]["failed"]) == (2, 1)
+    assert len(families) == 3  # the firewall test is none of them
+
+
 def test_the_documents(settings, observed, tmp_path):
     observed["lynis"] = {
         "hardening_index": 73,

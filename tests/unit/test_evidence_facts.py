@@ -380,6 +380,8 @@ def test_junit_cases_as_pytest_node_ids(tmp_path):
         "<failure message=\"assert {'8753/tcp'} == set()\">long</failure></testcase>"
         '<testcase classname="tests.host.test_base" name="test_kernel_sysctl[kernel.sysrq-0]">'
         '<skipped message="not applicable: a container"/></testcase>'
+        '<testcase classname="tests.host.test_devsec_linux" name="test_sysctl[sysctl-07]">'
+        '<skipped type="pytest.xfail" message="exception: tcp_timestamps kept on"/></testcase>'
         "</testsuite></testsuites>"
     )
     assert junit_cases(report) == [
@@ -393,5 +395,10 @@ def test_junit_cases_as_pytest_node_ids(tmp_path):
             "id": "tests/host/test_base.py::test_kernel_sysctl[kernel.sysrq-0]",
             "outcome": "skipped",
             "message": "not applicable: a container",
+        },
+        {
+            "id": "tests/host/test_devsec_linux.py::test_sysctl[sysctl-07]",
+            "outcome": "xfailed",
+            "message": "exception: tcp_timestamps kept on",
         },
     ]

@@ -5,7 +5,7 @@ import pytest
 from difusor.inventory import inventory_settings
 from difusor.settings import SettingsError, parse_settings, read_secrets
 
-from .conftest import RSYNC_PASSWORD
+from .conftest import ANA, RSYNC_PASSWORD
 
 
 def rsa_key(tmp_path, bits: int) -> str:
@@ -36,6 +36,10 @@ def test_trust_checks_follow_the_networks(valid_data):
     assert settings.is_trusted("2001:db8:10:ffff::1")
     assert not settings.is_trusted("203.0.113.16")
     assert not settings.is_trusted("2001:db8:11::1")
+
+
+def contact(**change) -> dict:
+    return {"contacts": [dict(ANA, **change)]}
 
 
 MALFORMED = [
@@ -172,6 +176,61 @@ MALFORMED = [
         "retention_not_a_number",
         {"log_retention_days": "a month"},
         "log_retention_days: Input should be a valid integer",
+    ),
+    (
+        "contact_national_phone",
+        contact(phone="228 123 4567"),
+        "contacts[0].phone: '228 123 4567' is not a phone number in international format",
+    ),
+    (
+        "contact_mexican_mobile_one",
+        contact(phone="+52 1 228 123 4567"),
+        "contacts[0].phone: '+52 1 228 123 4567': a Mexican number has 10 digits after +52",
+    ),
+    (
+        "contact_short_mexican_phone",
+        contact(phone="+52 228 123 456"),
+        "contacts[0].phone: '+52 228 123 456': a Mexican number has 10 digits after +52",
+    ),
+    (
+        "contact_letters_in_phone",
+        contact(phone="+52 228 ABC 4567"),
+        "contacts[0].phone: '+52 228 ABC 4567' is not a phone number in international format",
+    ),
+    (
+        "contact_phone_too_long",
+        contact(phone="+1 2345 6789 0123 4567"),
+        "contacts[0].phone: '+1 2345 6789 0123 4567' is not a phone number",
+    ),
+    (
+        "contact_bad_email",
+        contact(email="ana@"),
+        "contacts[0].email: 'ana@' is not an e-mail address",
+    ),
+    (
+        "contact_blank_name",
+        contact(name="   "),
+        "contacts[0].name: String should have at least 2 characters",
+    ),
+    (
+        "contact_no_role",
+        contact(role=""),
+        "contacts[0].role: String should have at least 2 characters",
+    ),
+    (
+        "contact_unknown_field",
+        contact(cargo="jefa"),
+        "contacts[0].cargo: unknown setting (value 'jefa')",
+    ),
+    (
+        "contact_without_email",
+        {"contacts": [ANA, {k: v for k, v in ANA.items() if k != "email"}]},
+        "contacts[1].email: is required",
+    ),
+    (
+        "contacts_not_a_list",
+        {"contacts": {"ana": ANA}},
+        "contacts: Input should be a valid list",
     ),
     (
         "clock_control_off_in_production",
