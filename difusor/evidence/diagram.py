@@ -439,7 +439,7 @@ class _Drawing:
                 "sshd (administración)",
                 "sólo llaves" if not self.s.ssh_password_authentication else "llaves y contraseña",
                 f"operadores: {operators}",
-                f"root: {len(self.s.root_ssh_keys)} llaves del instituto",
+                f"root: {documents.counted(len(self.s.root_ssh_keys), 'llave')} del instituto",
                 *([f"root: {sshd['permitrootlogin']}"] if sshd.get("permitrootlogin") else []),
                 *self._state("ssh.service"),
             ),

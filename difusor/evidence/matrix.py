@@ -216,7 +216,8 @@ def check_root(s: Settings, o: Observed) -> Finding:
     by_key = login in ("without-password", "prohibit-password")
     text = (
         f"root por SSH: {'sólo con llave' if by_key else login}"
-        f", {keys} llaves del instituto para root; sudo sin contraseña: {_listing(sudo, 'nadie')}"
+        f", {documents.counted(keys, 'llave')} del instituto para root; sudo sin contraseña: "
+        f"{_listing(sudo, 'nadie')}"
     )
     if keys != len(s.root_ssh_keys):
         return Finding(FAIL, f"{text}; los ajustes tienen {len(s.root_ssh_keys)} llaves")
