@@ -27,8 +27,8 @@ def _flat(value: Any, prefix: str, into: dict[str, str]) -> None:
         into[prefix] = json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def server_state(evidence: dict[str, Any]) -> dict[str, str]:
-    """The comparable state of a server in one evidence run, as flat key -> value."""
+def server_state(evidence: dict[str, Any]) -> dict[str, Any]:
+    """The comparable state of a server in one evidence run, by section."""
     o = evidence.get("observed", {})
     state: dict[str, Any] = {
         "os": o.get("os", {}).get("pretty"),
@@ -80,9 +80,7 @@ def server_state(evidence: dict[str, Any]) -> dict[str, str]:
             "mozilla intermediate": (o.get("tls") or {}).get("mozilla_intermediate"),
         },
     }
-    flat: dict[str, str] = {}
-    _flat(state, "", flat)
-    return flat
+    return state
 
 
 def _diff(old: dict[str, str], new: dict[str, str], what: str) -> list[str]:
@@ -120,5 +118,23 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     _flat(old.get("settings", {}), "", old_settings)
     _flat(new.get("settings", {}), "", new_settings)
     lines += _diff(old_settings, new_settings, "setting")
-    lines += _diff(server_state(old), server_state(new), "server")
+    lines += _server_diff(server_state(old), server_state(new))
     return lines
+
+
+def _server_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The server's sections compared key by key; a section that one run could not read at all
+    (``sshd -T`` while sshd is stopped, ``nginx -T`` on a broken configuration) in one line,
+    not as every key gone."""
+    lines = []
+    for section in old.keys() | new.keys():
+        before, after = old.get(section), new.get(section)
+        if isinstance(before, dict) and isinstance(after, dict) and bool(before) != bool(after):
+            lines.append(f"server {section}: " + ("not read now" if before else "read again"))
+            continue
+        old_flat: dict[str, str] = {}
+        new_flat: dict[str, str] = {}
+        _flat(before, section, old_flat)
+        _flat(after, section, new_flat)
+        lines += _diff(old_flat, new_flat, "server")
+    return sorted(lines)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from difusor import documents, hardening
-from difusor.evidence.matrix import STATUS_NAMES, STATUSES, case_matches
+from difusor.evidence.matrix import STATUS_NAMES, STATUSES, case_matches, tests_by_module
 from difusor.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -122,25 +122,10 @@ def setting_text(value: Any) -> str:
     return str(value)
 
 
-def test_names(tests: list[dict[str, str]]) -> dict[str, list[str]]:
-    """Test functions by module, parameters folded into a count: {'test_ssh.py':
-    ['test_packages (4)', 'test_no_small_moduli']}."""
-    counted: dict[str, dict[str, int]] = {}
-    for test in tests:
-        module, _, function = test["id"].removeprefix("tests/host/").partition("::")
-        functions = counted.setdefault(module, {})
-        name = function.split("[", 1)[0]
-        functions[name] = functions.get(name, 0) + 1
-    return {
-        module: [f"{name} ({n})" if n > 1 else name for name, n in functions.items()]
-        for module, functions in counted.items()
-    }
-
-
 def render_html(evidence: dict[str, Any], diagram_svg: bytes) -> str:
     env = documents.environment(TEMPLATES)
     env.filters["setting"] = setting_text
-    env.filters["test_names"] = test_names
+    env.filters["test_names"] = tests_by_module
     return env.get_template("cumplimiento.html.j2").render(
         title="Evidencia de cumplimiento",
         e=evidence,

@@ -210,7 +210,8 @@ def check_ntp(s: Settings, o: Observed) -> Finding:
 
 def check_root(s: Settings, o: Observed) -> Finding:
     access = o.get("access", {})
-    login = o.get("sshd", {}).get("permitrootlogin", "desconocido")
+    # sshd -T reads nothing while sshd is stopped (its runtime directory goes with it)
+    login = o.get("sshd", {}).get("permitrootlogin", "configuración de sshd ilegible")
     keys = access.get("root_keys", 0)
     sudo = access.get("sudo_members", [])
     by_key = login in ("without-password", "prohibit-password")
@@ -224,6 +225,8 @@ def check_root(s: Settings, o: Observed) -> Finding:
     expected = sorted(op.name for op in s.operators if op.sudo)
     if sorted(sudo) != expected:
         return Finding(FAIL, f"{text}; los ajustes dan sudo a {_listing(expected, 'nadie')}")
+    if not _active(o, "ssh.service"):
+        return Finding(FAIL, f"sshd inactivo: nadie entra por SSH, ni como root; {text}")
     has_root = (keys and login != "no") or sudo
     return Finding(PASS if has_root else FAIL, text)
 
@@ -855,6 +858,21 @@ def matching_cases(patterns: tuple[str, ...], cases: list[dict[str, str]]) -> li
     return [case for case in cases if case_matches(case["id"], patterns)]
 
 
+def tests_by_module(tests: list[dict[str, str]]) -> dict[str, list[str]]:
+    """Test functions by module, parameters folded into a count: {'test_ssh.py':
+    ['test_packages (4)', 'test_no_small_moduli']}."""
+    counted: dict[str, dict[str, int]] = {}
+    for test in tests:
+        module, _, function = test["id"].removeprefix("tests/host/").partition("::")
+        functions = counted.setdefault(module, {})
+        name = function.split("[", 1)[0]
+        functions[name] = functions.get(name, 0) + 1
+    return {
+        module: [f"{name} ({n})" if n > 1 else name for name, n in functions.items()]
+        for module, functions in counted.items()
+    }
+
+
 def evaluate(settings: Settings, observed: Observed) -> list[dict[str, Any]]:
     """The rows of the matrix: each requirement's finding, combined with its host tests (a
     failed test makes the row FAIL)."""
@@ -868,7 +886,7 @@ def evaluate(settings: Settings, observed: Observed) -> list[dict[str, Any]]:
         if failed:
             status = _worst(status, FAIL)
             measured += "; pruebas fallidas: " + ", ".join(
-                c["id"].split("::", 1)[1] for c in failed
+                name for names in tests_by_module(failed).values() for name in names
             )
         rows.append(
             {

@@ -128,8 +128,9 @@ def restore(lab, remote: Remote) -> None:
 
 
 def test_a_drift_fails_exactly_its_rows(lab, lab_host, acme_root, clean, tmp_path):
-    """A rule added by hand and sshd stopped: the firewall row and the SSH rows FAIL with what
-    was measured, through the SSH connection that was already open; the rest as before."""
+    """A rule added by hand and sshd stopped: the firewall row and the SSH rows (SSH, its port,
+    root's access) FAIL with what was measured, through the SSH connection that was already
+    open; the rest as before."""
     with Remote(SshTarget.from_host(lab_host)) as remote:
         assert remote.run("true").returncode == 0  # the connection the run keeps using
         try:
@@ -145,17 +146,16 @@ def test_a_drift_fails_exactly_its_rows(lab, lab_host, acme_root, clean, tmp_pat
     assert f"{DRIFT_PORT}/tcp" not in host_state(lab)
 
     drifted = statuses(evidence)
-    assert {key for key, status in drifted.items() if status == FAIL} == {
-        "II.B.c",
-        "II.C.c-22",
-        "II.C.c-ufw",
-    }
+    # sshd stopped: SSH (II.B.c), its port (II.C.c-22) and root's way in (II.B.e) fail
+    drift_rows = {"II.B.c", "II.B.e", "II.C.c-22", "II.C.c-ufw"}
+    assert {key for key, status in drifted.items() if status == FAIL} == drift_rows
     before = statuses(clean["evidence"])
     assert {k: v for k, v in drifted.items() if v != FAIL} == {
-        k: v for k, v in before.items() if k not in ("II.B.c", "II.C.c-22", "II.C.c-ufw")
+        k: v for k, v in before.items() if k not in drift_rows
     }
     rows = {row["key"]: row["measured"] for row in evidence["rows"]}
     assert "sshd inactivo" in rows["II.B.c"]
+    assert rows["II.B.e"].startswith("sshd inactivo: nadie entra por SSH, ni como root")
     assert "puerto 22 no alcanzable desde 198.18.0.1 (conexión rechazada)" in rows["II.B.c"]
     assert f"reglas no previstas: allow {DRIFT_PORT}/tcp" in rows["II.C.c-ufw"]
     assert "no alcanzable" in rows["II.C.c-22"]
@@ -164,3 +164,4 @@ def test_a_drift_fails_exactly_its_rows(lab, lab_host, acme_root, clean, tmp_pat
     compared = changes(clean["evidence"], evidence)
     assert f"server firewall.rule: allow {DRIFT_PORT}/tcp: added" in compared
     assert "server services.ssh.service.active: true -> false" in compared
+    assert "server sshd: not read now" in compared  # sshd -T reads nothing with sshd stopped

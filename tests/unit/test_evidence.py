@@ -172,9 +172,14 @@ def test_a_missing_rule_fails_the_firewall_and_its_port(settings, observed):
 def test_sshd_stopped_fails_the_ssh_rows_with_what_was_measured(settings, observed):
     observed["services"]["ssh.service"]["active"] = False
     observed["reachability"]["22"] = {"open": False, "answer": "", "error": "conexión rechazada"}
-    assert failing(settings, observed) == {"II.B.c", "II.C.c-22"}
+    observed["sshd"] = {}  # sshd -T reads nothing while sshd is stopped
+    assert failing(settings, observed) == {"II.B.c", "II.B.e", "II.C.c-22"}
     assert row(settings, observed, "II.B.c")["measured"].startswith(
         "sshd inactivo; puerto 22 no alcanzable desde 198.18.0.1 (conexión rechazada)"
+    )
+    assert row(settings, observed, "II.B.e")["measured"].startswith(
+        "sshd inactivo: nadie entra por SSH, ni como root; root por SSH: configuración de sshd "
+        "ilegible"
     )
 
 
@@ -194,6 +199,18 @@ def test_a_failed_host_test_fails_its_row_and_is_named(settings, observed):
     assert (
         "pruebas fallidas: test_nothing_else_allowed"
         in row(settings, observed, "II.C.c-ufw")["measured"]
+    )
+
+
+def test_failed_tests_of_one_function_are_named_once_with_their_count(settings, observed):
+    observed["suite"]["cases"] = [
+        {"id": f"tests/host/test_ssh.py::test_sshd_effective_config[{key}]", "outcome": "failed"}
+        for key in ("maxauthtries-2", "loglevel-VERBOSE", "x11forwarding-no")
+    ] + [
+        {"id": "tests/host/test_ssh.py::test_sshd_running_and_config_private", "outcome": "failed"}
+    ]
+    assert row(settings, observed, "II.B.c")["measured"].endswith(
+        "; pruebas fallidas: test_sshd_effective_config (3), test_sshd_running_and_config_private"
     )
 
 
@@ -377,6 +394,17 @@ def test_compare_names_a_drift_on_the_server(settings, observed):
     assert "server firewall.rule: allow 8753/tcp: added" in lines
     assert "server services.ssh.service.active: true -> false" in lines
     assert not any("setting" in line for line in lines)
+
+
+def test_compare_says_once_that_a_section_was_not_read(settings, observed):
+    """sshd -T reads nothing while sshd is stopped: one line, not every key gone."""
+    old = json.loads(json.dumps(assemble(settings, observed, "difusor-lab")))
+    observed["sshd"] = {}
+    lines = changes(old, assemble(settings, observed, "difusor-lab"))
+    assert [line for line in lines if line.startswith("server sshd")] == [
+        "server sshd: not read now"
+    ]
+    assert "server sshd: read again" in changes(assemble(settings, observed, "difusor-lab"), old)
 
 
 def test_exit_codes():
