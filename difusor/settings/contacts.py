@@ -66,5 +66,8 @@ class ContactSettings(SettingsModel):
 
     contacts: list[Contact] = Field(
         default=[],
-        description="Staff list: [{'name', 'role', 'phone' (international, +52 ...), 'email'}].",
+        description="Staff list: [{'name', 'role', 'phone', 'email'}]. The phone in "
+        "international format ('+52 228 123 4567': spaces, dots, dashes and parentheses allowed, "
+        "kept as E.164), a Mexican one with 10 digits after +52; name and role 2 to 120 "
+        "characters.",
     )
