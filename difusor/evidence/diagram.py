@@ -455,8 +455,9 @@ class _Drawing:
         version = self.o.get("docker", {}).get("version") if self.observed else None
         with server.subgraph(name="cluster_docker") as docker:
             docker.attr(
+                # at the bottom: the firewall's routes come in through the top
                 label=_label("Docker", version or "aplicaciones del instituto"),
-                labelloc="t",
+                labelloc="b",
                 style="rounded,dashed",
                 color="#5a6470",
             )
