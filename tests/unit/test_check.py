@@ -207,6 +207,19 @@ def test_check_exits_1_on_problems_and_2_on_a_wrong_host_or_inventory(tree, caps
     assert "'inventory/absent.py' does not exist" in capsys.readouterr().err
 
 
+def test_a_bad_contact_is_named_with_its_file_and_line(tree, capsys):
+    with (tree / "group_data" / "all.py").open("a") as stream:
+        stream.write(
+            'contacts = [{"name": "Ana Pérez", "role": "Coordinación", '
+            '"phone": "228 123 4567", "email": "ana@example.com.mx"}]\n'
+        )
+    assert main(["check", "-i", "inventory/hosts.py", "--host", "prep1"]) == 1
+    assert capsys.readouterr().out == (
+        "prep1: contacts[0].phone: '228 123 4567' is not a phone number in international format "
+        "('+' and the country code, e.g. '+52 228 123 4567') [group_data/all.py:6]\n"
+    )
+
+
 def test_limit_and_exclude_patterns_match_as_in_pyinfra():
     hosts = [
         InventoryHost("web1", {}, ("web",)),

@@ -507,3 +507,17 @@ def test_the_documents(settings, observed, tmp_path):
         assert heading in text, heading
     html = (tmp_path / "cumplimiento.html").read_text()
     assert "data:image/svg+xml;base64," in html and "<script" not in html
+
+
+def test_the_command_wants_one_host_and_a_readable_old_run(tmp_path, monkeypatch, capsys):
+    """Refused before any connection: the command line names what is wrong."""
+    from difusor.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hosts.py").write_text('web = ["prep1", "prep2"]\n')
+    assert main(["evidence", "-i", "hosts.py"]) == 2
+    assert "--host: the inventory has several hosts, name one (prep1, prep2)" in (
+        capsys.readouterr().err
+    )
+    assert main(["evidence", "-i", "hosts.py", "--host", "prep1", "--compare", "old.json"]) == 2
+    assert "--compare: 'old.json' is not an evidence.json" in capsys.readouterr().err
