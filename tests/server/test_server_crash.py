@@ -1,5 +1,6 @@
 """Crash safety (a real kill -9 of a real publisher) and a full disk during extraction."""
 
+import json
 import os
 import signal
 import subprocess
@@ -121,6 +122,9 @@ def test_disk_full_during_extraction(tree):
         assert any(
             r["event"] == "incident" and r["reason"] == "disk-full" for r in tree.log_records()
         )
+        incident = json.loads((tree.state / "incident.json").read_text())
+        assert incident["package"] == "20240602_2115_PREP_VER.zip"
+        assert incident["reason"] == "disk-full"
 
         # space comes back: the next run publishes it
         subprocess.run(["mount", "-o", "remount,size=20m", str(tree.releases)], check=True)
@@ -128,5 +132,6 @@ def test_disk_full_during_extraction(tree):
         assert [e["event"] for e in result.only("published")] == ["published"]
         assert tree.live()["package"] == "20240602_2115_PREP_VER.zip"
         assert (tree.current / "site/assets/photo.jpg").stat().st_size == 3 << 20
+        assert not (tree.state / "incident.json").exists()
     finally:
         subprocess.run(["umount", str(tree.releases)], check=False)
