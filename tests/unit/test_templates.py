@@ -141,7 +141,7 @@ def test_chrony_pools_and_servers(settings):
     assert "server 198.18.0.20 iburst" in conf
     assert re.search(r"^cmdport 0$", conf, re.M)
     # NTP served to the monitor on loopback, to nobody else
-    assert directives(conf)["bindaddress"] == ["127.0.0.1"]
+    assert directives(conf)["bindaddress"] == ["127.0.0.1", "::1"]
     assert directives(conf)["allow"] == ["127.0.0.1"]
 
 
