@@ -256,7 +256,9 @@ def test_full_publishing_disk_keeps_the_corte_alerts_and_resumes_by_itself(
     ok(
         lab.ssh(
             "set -e; "
+            # UNDER private: the tmpfs mounted over the releases must not propagate onto it
             f"mkdir -p {SMALL} {UNDER}; mount --bind {paths.RELEASES_DIR} {UNDER}; "
+            f"mount --make-private {UNDER}; "
             f"mount -t tmpfs -o size=320m,mode=755 tmpfs {SMALL}; "
             f'cp -a "$(readlink -f {paths.CURRENT_LINK})" {SMALL}/; '
             f"chown {PUBLISHER_USER}:{PUBLISHER_USER} {SMALL}; "
@@ -303,6 +305,7 @@ def test_reboot_mid_night_serves_the_last_corte_and_goes_on(lab, tmp_path, recor
     ok(lab.ssh("systemctl start difusor-monitor.service"))
     monitor_before = json.loads(ok(lab.ssh(f"cat {paths.STATE_DIR}/monitor.json")))
     last = live_package()
+    assert last, "no corte served before the reboot"
     # The institute's push lands while the publisher is down, just before the reboot.
     ok(lab.ssh("systemctl stop difusor-publisher"))
     assert push(lab, waiting, lab_secrets()["DIFUSOR_RSYNC_PASSWORD"]).returncode == 0

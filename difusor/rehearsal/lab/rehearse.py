@@ -187,6 +187,8 @@ def run_suite(lab: Lab, summary: Summary) -> bool:
         "no:cacheprovider",
         "-q",
         f"--junitxml={report}",
+        "-o",
+        "junit_family=xunit1",  # keeps the tests' record_property (SUMMARY_PROPERTY)
     ]
     result = subprocess.run(argv, cwd=REPO_ROOT, env={**os.environ, "DIFUSOR_LAB_REUSE": "1"})
     if not report.is_file():
