@@ -20,6 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
+from difusor.deploys.restart import restart_policy
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import tls
@@ -194,6 +195,7 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
+    restart_policy("nginx")
     systemd.service(name="nginx running", service="nginx", running=True, enabled=True)
     systemd.service(
         name="Reload nginx",

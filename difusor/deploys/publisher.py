@@ -66,6 +66,10 @@ def publisher_config(settings: Settings) -> dict:
         else None,
         "purge": purge,
         "alert_webhook": settings.alert_webhook,
+        # The monitor also reads the certificate nginx serves and asks chrony, over loopback,
+        # whether the clock is synchronised (templates/time/chrony.conf.j2 answers there).
+        "certificate_check": {"name": settings.portal_domain},
+        "clock_check": {"address": "127.0.0.1", "port": 123},
     }
 
 

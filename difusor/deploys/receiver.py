@@ -17,6 +17,7 @@ from pyinfra.operations import apt, server, systemd
 from difusor import paths
 from difusor.accounts import NOLOGIN, PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
+from difusor.deploys.restart import restart_policy
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -68,4 +69,5 @@ def receiver():
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
+    restart_policy("rsync")
     systemd.service(name="rsync daemon running", service="rsync", running=True, enabled=True)

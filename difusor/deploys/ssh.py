@@ -22,6 +22,7 @@ from difusor import hardening, paths
 from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
+from difusor.deploys.restart import restart_policy
 from difusor.operations import accounts, ssh
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -128,6 +129,7 @@ def ssh_access():
         validate="sshd -t -f {path}",
         mode="600",
     )
+    restart_policy("ssh")
     systemd.service(name="sshd running", service="ssh", running=True, enabled=True)
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
@@ -137,6 +139,7 @@ def ssh_access():
         context=fail2ban_context(settings),
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
+    restart_policy("fail2ban")
     systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)
     systemd.service(
         name="Restart fail2ban on a new jail",

@@ -54,7 +54,9 @@ class PublisherSettings(SecretSettings):
         default=[], description="Command (argv) that purges the CDN, for cdn_purge = command."
     )
     alert_webhook: HttpUrl | None = Field(
-        default=None, description="URL that receives a JSON POST when freshness changes level."
+        default=None,
+        description="URL that receives a JSON POST when freshness changes level, and when a "
+        "monitor check (publishing blocked, certificate, clock) changes status.",
     )
 
     @field_validator("publication_start")

@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "purge": {"type": "none"},
     "alert_webhook": None,
     "webhook_timeout_seconds": 5,
+    "disk_alert_free_mb": 256,
+    "certificate_check": None,
+    "clock_check": None,
 }
 
 PATH_KEYS = (
@@ -54,6 +57,12 @@ PURGE_DEFAULTS: dict[str, dict[str, Any]] = {
     "command": {"timeout_seconds": 5},
     "none": {},
 }
+# The monitor's optional checks: their defaults, then the keys that must be given.
+CHECK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "certificate_check": {"address": "127.0.0.1", "port": 443, "alert_days": 20},
+    "clock_check": {"address": "127.0.0.1", "port": 123},
+}
+CHECK_REQUIRED = {"certificate_check": {"name"}, "clock_check": set()}
 PURGE_KEYS = {
     "cloudflare": {"type", "zone_id", "api_base", "token_file", "timeout_seconds"},
     "command": {"type", "argv", "timeout_seconds"},
@@ -111,6 +120,9 @@ class Config:
     settle_seconds: float
     grace_minutes: float
     webhook_timeout_seconds: float
+    disk_alert_free_mb: int
+    certificate_check: dict[str, Any] | None
+    clock_check: dict[str, Any] | None
     keep_releases: int
     period_minutes: int
 
@@ -133,6 +145,32 @@ class Config:
         ):
             raise ConfigError(f"alert_webhook: {hook!r} is not an http(s) URL (or null)")
         self.alert_webhook = hook
+        self._read_checks(merged)
+
+    def _read_checks(self, merged: dict[str, Any]) -> None:
+        free = merged["disk_alert_free_mb"]
+        if not isinstance(free, int) or isinstance(free, bool) or free < 0:
+            raise ConfigError(f"disk_alert_free_mb: {free!r} is not a non-negative integer")
+        self.disk_alert_free_mb = free
+        for key, defaults in CHECK_DEFAULTS.items():
+            value = merged[key]
+            if value is None:
+                setattr(self, key, None)
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key}: {value!r} must be an object (or null)")
+            unknown = sorted(set(value) - set(defaults) - CHECK_REQUIRED[key])
+            if unknown:
+                raise ConfigError(f"{key}: unknown key(s): {', '.join(unknown)}")
+            check = {**defaults, **value}
+            for field in sorted(CHECK_REQUIRED[key] | {"address"}):
+                if not isinstance(check.get(field), str) or not check[field]:
+                    raise ConfigError(f"{key}.{field}: {check.get(field)!r} is not a name")
+            for field in ("port", "alert_days"):
+                number = check.get(field, 1)
+                if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+                    raise ConfigError(f"{key}.{field}: {number!r} is not a positive integer")
+            setattr(self, key, check)
 
     def _read_paths(self, merged: dict[str, Any]) -> None:
         for key in PATH_KEYS:

@@ -18,6 +18,7 @@ SEVERITY = {
     "cleanup": "warning",
     "sidecar-late": "warning",
     "freshness": "info",
+    "check": "info",
     "webhook-failed": "warning",
     "config-error": "critical",
 }

@@ -11,6 +11,10 @@ An alert (a log line with severity = the level, plus an optional webhook POST) i
 only when the level changes to incident/escalation/critical, or back to ok from one of
 them. A webhook that fails is retried on the next runs until it is delivered once.
 ``healthz_file`` is rewritten atomically on every run.
+
+The same run performs the other checks (``checks``: publishing blocked, certificate, clock):
+a change of a check's status is a ``check`` log line and an alert. Alerts wait in
+``monitor.json``'s outbox, in order, until the webhook takes them.
 """
 
 import fcntl
@@ -23,6 +27,7 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 
+from . import checks
 from .config import Config
 from .fsutil import read_json, write_json
 from .log import Logger
@@ -99,6 +104,9 @@ def run(cfg: Config, log: Logger, now: datetime | None = None) -> dict[str, Any]
 def _run(cfg: Config, log: Logger, now: datetime) -> dict[str, Any]:
     state_path = cfg.state_file(STATE)
     state = read_json(state_path) or {}
+    for key in ("alert", "delivered"):  # the single alert of earlier versions
+        state.pop(key, None)
+    outbox: list[dict[str, Any]] = state.setdefault("outbox", [])
     _, stamp = live_release(cfg.current_link)
     level, details = assess(cfg, now, stamp)
     previous = state.get("level")
@@ -123,33 +131,73 @@ def _run(cfg: Config, log: Logger, now: datetime) -> dict[str, Any]:
         state["level"] = level
         state["since"] = iso(now)
         if alert:
-            state["alert"] = {"level": level, "previous": previous, "ts": iso(now), **details}
-            state["delivered"] = False
-        elif level not in ALERTING:
-            state["delivered"] = True  # nothing to deliver for quiet levels
-    if cfg.alert_webhook and state.get("alert") and not state.get("delivered", True):
-        payload = {
-            "source": "difusor",
-            "host": socket.gethostname(),
-            **state["alert"],
-            "message": _message(state["alert"]),
-        }
-        try:
-            post_webhook(cfg.alert_webhook, payload, cfg.webhook_timeout_seconds)
-            state["delivered"] = True
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.event(
-                "webhook-failed",
-                level=state["alert"]["level"],
-                detail=str(getattr(exc, "reason", exc)),
-                retry=True,
-            )
+            alert_body = {"level": level, "previous": previous, "ts": iso(now), **details}
+            outbox.append({"check": "freshness", **alert_body, "message": _message(alert_body)})
+    _run_checks(cfg, log, now, state)
+    _deliver(cfg, log, outbox)
     state["checked_at"] = iso(now)
     write_json(state_path, state)
     if cfg.healthz_file:
         os.makedirs(os.path.dirname(cfg.healthz_file), exist_ok=True)
         write_json(cfg.healthz_file, health)
     return health
+
+
+def _run_checks(cfg: Config, log: Logger, now: datetime, state: dict[str, Any]) -> None:
+    """Each check's status in ``state["checks"]``; a change is logged and alerted."""
+    known: dict[str, Any] = state.setdefault("checks", {})
+    for name, problem in checks.run_all(cfg, now).items():
+        before = known.get(name, {}).get("status", "ok")
+        status = problem.status if problem else "ok"
+        detail = problem.detail if problem else None
+        known[name] = {
+            "status": status,
+            "detail": detail,
+            "since": known.get(name, {}).get("since") if status == before else iso(now),
+        }
+        if status == before:
+            continue
+        level = "warning" if problem else "ok"
+        log.event(
+            "check",
+            severity="warning" if problem else "recovered",
+            check=name,
+            status=status,
+            previous=before,
+            detail=detail,
+        )
+        state["outbox"].append(
+            {
+                "check": name,
+                "level": level,
+                "status": status,
+                "previous": before,
+                "ts": iso(now),
+                "detail": detail,
+                "message": f"difusor {name}: {detail}" if detail else f"difusor {name}: ok again",
+            }
+        )
+
+
+def _deliver(cfg: Config, log: Logger, outbox: list[dict[str, Any]]) -> None:
+    """POST the waiting alerts in order; the first that fails stops the rest until next run."""
+    if not cfg.alert_webhook:
+        outbox.clear()  # nowhere to send them: the log lines are the alerts
+        return
+    while outbox:
+        payload = {"source": "difusor", "host": socket.gethostname(), **outbox[0]}
+        try:
+            post_webhook(cfg.alert_webhook, payload, cfg.webhook_timeout_seconds)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            log.event(
+                "webhook-failed",
+                check=outbox[0]["check"],
+                level=outbox[0]["level"],
+                detail=str(getattr(exc, "reason", exc)),
+                retry=True,
+            )
+            return
+        outbox.pop(0)
 
 
 def _message(alert: dict[str, Any]) -> str:

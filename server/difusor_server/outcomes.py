@@ -21,6 +21,8 @@ from .release import Build
 from .timeutil import corte_from_name, from_ts, iso, now
 
 STATE_FILE = "state.json"
+# Present while a package waits after an incident (disk full, I/O error): the monitor alerts.
+INCIDENT_FILE = "incident.json"
 
 
 class State:
@@ -254,6 +256,11 @@ class Outcomes:
             kept=True,
             live=("this package" if published else "unchanged"),
         )
+        with contextlib.suppress(OSError):  # the disk that is full may hold the state too
+            write_json(
+                self.cfg.state_file(INCIDENT_FILE),
+                {"package": package.name, "reason": reason, "detail": detail, "ts": self._now()},
+            )
 
     # ------------------------------------------------------------------ late sidecar
     def late_sidecar(self, name: str) -> None:

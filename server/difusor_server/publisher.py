@@ -27,10 +27,10 @@ from typing import Any, NoReturn
 
 from . import hooks, intake, purge, release, ziplayout
 from .config import Config
-from .fsutil import read_json
+from .fsutil import read_json, unlink_if_present
 from .intake import Arrival, NotReady, Package
 from .log import Logger
-from .outcomes import STATE_FILE, Outcomes, State
+from .outcomes import INCIDENT_FILE, STATE_FILE, Outcomes, State
 from .package import Budget, Rejection, cross_check_corte, inspect_zip, read_sidecar
 from .release import Build
 from .timeutil import from_ts, iso, now, parse_iso
@@ -87,6 +87,8 @@ class Publisher:
                 self._process_incoming()
             finally:
                 self._after()
+            if self.exit_code == 0:  # nothing waits after an incident any more
+                unlink_if_present(cfg.state_file(INCIDENT_FILE))
         finally:
             os.close(lock_fd)
         return self.exit_code
@@ -330,6 +332,7 @@ def watch(
     log: Logger,
     poll_seconds: float = 0.2,
     sweep_seconds: float = 60.0,
+    retry_seconds: float = 10.0,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> int:
     """Publish as packages arrive. The incoming directory is looked at every ``poll_seconds``
@@ -337,14 +340,16 @@ def watch(
     the previous run, so a package that lands during a run starts the next one at once (a
     systemd path unit triggering a oneshot service drops such an event and leaves the package
     for the sweep). A run also happens every ``sweep_seconds`` for owed purges and files that
-    were still settling."""
+    were still settling, and every ``retry_seconds`` while an incident (a full disk) keeps a
+    package waiting, so publishing resumes by itself soon after space is freed."""
     seen: object = object()
     last_run = float("-inf")
+    interval = sweep_seconds
     while not should_stop():
         snapshot = intake.snapshot(cfg.incoming_dir)
-        if snapshot != seen or time.monotonic() - last_run >= sweep_seconds:
+        if snapshot != seen or time.monotonic() - last_run >= interval:
             seen = snapshot
             last_run = time.monotonic()
-            Publisher(cfg, log).run()
+            interval = retry_seconds if Publisher(cfg, log).run() else sweep_seconds
         time.sleep(poll_seconds)
     return 0

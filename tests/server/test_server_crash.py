@@ -1,11 +1,14 @@
 """Crash safety (a real kill -9 of a real publisher) and a full disk during extraction."""
 
+import json
 import os
 import signal
 import subprocess
+import sys
+import time
 
 import pytest
-from srvtools import wait_for, zip_bytes
+from srvtools import server_env, wait_for, zip_bytes
 
 SLOW = {"DIFUSOR_TEST_PAUSE": "member=0.25"}
 
@@ -121,6 +124,9 @@ def test_disk_full_during_extraction(tree):
         assert any(
             r["event"] == "incident" and r["reason"] == "disk-full" for r in tree.log_records()
         )
+        incident = json.loads((tree.state / "incident.json").read_text())
+        assert incident["package"] == "20240602_2115_PREP_VER.zip"
+        assert incident["reason"] == "disk-full"
 
         # space comes back: the next run publishes it
         subprocess.run(["mount", "-o", "remount,size=20m", str(tree.releases)], check=True)
@@ -128,5 +134,41 @@ def test_disk_full_during_extraction(tree):
         assert [e["event"] for e in result.only("published")] == ["published"]
         assert tree.live()["package"] == "20240602_2115_PREP_VER.zip"
         assert (tree.current / "site/assets/photo.jpg").stat().st_size == 3 << 20
+        assert not (tree.state / "incident.json").exists()
     finally:
+        subprocess.run(["umount", str(tree.releases)], check=False)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_watch_resumes_by_itself_soon_after_space_is_freed(tree):
+    """The service retries every 10 s while a package waits after an incident: the sweep,
+    once a minute, would leave it waiting up to a minute after space is back."""
+    tree.releases.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(tree.releases)], check=True
+    )
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "difusor_server", "watch", "--config", str(tree.config_path)],
+        cwd=tree.root,
+        env=server_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        tree.put(tree.package("2024-06-02T21:00", 0.3))
+        wait_for(lambda: tree.live(), timeout=20)
+        big = tree.staging / "big.zip"
+        big.write_bytes(
+            zip_bytes([("index.html", b"<html></html>"), ("a.bin", os.urandom(3 << 20))])
+        )
+        tree.put(big, "20240602_2115_PREP_VER.zip")
+        wait_for(lambda: (tree.state / "incident.json").exists(), timeout=20)
+        subprocess.run(["mount", "-o", "remount,size=20m", str(tree.releases)], check=True)
+        freed = time.monotonic()
+        wait_for(lambda: tree.live()["package"] == "20240602_2115_PREP_VER.zip", timeout=15)
+        assert time.monotonic() - freed < 15
+        wait_for(lambda: not (tree.state / "incident.json").exists(), timeout=5)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
         subprocess.run(["umount", str(tree.releases)], check=False)

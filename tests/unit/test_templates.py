@@ -46,6 +46,7 @@ def template_contexts(settings) -> dict[str, dict]:
         "base/52difusor-unattended-upgrades.j2": {},
         "base/apt-proxy.conf.j2": {"proxy": "http://proxy.example:3128"},
         "base/journald.conf.j2": {"max_use_mb": 512, "retention_days": 120},
+        "base/restart-policy.conf.j2": {"service": "nginx", "restart_seconds": 2},
         "time/chrony.conf.j2": {"servers": settings.ntp_servers},
         "time/chrony-no-clock-control.conf.j2": {},
         "ssh/sudoers.j2": {"group": ssh.OPERATORS_GROUP},
@@ -139,6 +140,16 @@ def test_chrony_pools_and_servers(settings):
     assert "pool 0.mx.pool.ntp.org iburst" in conf
     assert "server 198.18.0.20 iburst" in conf
     assert re.search(r"^cmdport 0$", conf, re.M)
+    # NTP served to the monitor on loopback, to nobody else
+    assert directives(conf)["bindaddress"] == ["127.0.0.1", "::1"]
+    assert directives(conf)["allow"] == ["127.0.0.1"]
+
+
+def test_restart_policy_never_gives_up():
+    dropin = render("base/restart-policy.conf.j2", service="nginx", restart_seconds=2)
+    assert directives(dropin)["Restart=always"] == [""]
+    assert directives(dropin)["RestartSec=2"] == [""]
+    assert directives(dropin)["StartLimitIntervalSec=0"] == [""]
 
 
 def test_journald_and_proxy_render_values():

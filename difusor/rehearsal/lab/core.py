@@ -178,13 +178,27 @@ class Lab:
     def restart_machine(self) -> None:
         """Power the lab host off and boot it again from the same rootfs (a reboot: what
         the deploy put on disk stays, everything in memory is gone)."""
+        self.power_off()
+        self.boot()
+        self.wait_booted()
+
+    def power_off(self) -> None:
+        """An orderly poweroff of the lab host (its services are stopped by its systemd)."""
         require_root()
         with self._lock():
             self.machine.stop(self.stop_timeout)
             net.remove_machine_veth()
+
+    def boot(self) -> None:
+        """Start the lab host again and attach it to the lab network; returns at once, while
+        it boots (``wait_booted`` waits for SSH and the end of the boot)."""
+        require_root()
+        with self._lock():
             self.machine.start()
             net.attach_machine_veth(alive=self.machine.running)
-            self._wait_ssh()
+
+    def wait_booted(self) -> None:
+        self._wait_ssh()
 
     def _ensure_key(self) -> str:
         pub = self.key_path.with_name(self.key_path.name + ".pub")

@@ -23,6 +23,8 @@ from .network import (
 )
 
 DOCKER_PUBLIC_PORT = 82
+# The continuity tests run a stand-in of the alert webhook on the lab host, on this port.
+WEBHOOK_STAND_IN_PORT = 9099
 DOCKER_TRUSTED_PORT = 81
 
 # A difusor's own site that embeds the results in a frame.
@@ -80,6 +82,7 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
                 "email": "soporte@difusor.rehearsal.lab.test",
             },
         ],
+        "alert_webhook": f"http://127.0.0.1:{WEBHOOK_STAND_IN_PORT}/alertas",
     }
 
 

@@ -73,8 +73,13 @@ def push(
     )
 
 
-def live_package(ns: str = PUBLIC_NETNS) -> str | None:
+def live_package(ns: str = PUBLIC_NETNS, max_time: float = 5) -> str | None:
     """The package name in the portal's /corte.json, fetched over HTTPS from a namespace."""
+    return (live_stamp(ns, max_time) or {}).get("package")
+
+
+def live_stamp(ns: str = PUBLIC_NETNS, max_time: float = 5) -> dict | None:
+    """The portal's /corte.json, fetched over HTTPS from a namespace; None when not served."""
     result = subprocess.run(
         [
             "ip",
@@ -84,7 +89,7 @@ def live_package(ns: str = PUBLIC_NETNS) -> str | None:
             "curl",
             "-sk",
             "--max-time",
-            "5",
+            str(max_time),
             "--resolve",
             f"{PORTAL_NAME}:443:{LAB_IPV4}",
             f"https://{PORTAL_NAME}/corte.json",
@@ -94,9 +99,10 @@ def live_package(ns: str = PUBLIC_NETNS) -> str | None:
         timeout=15,
     )
     try:
-        return json.loads(result.stdout).get("package")
-    except (json.JSONDecodeError, AttributeError):
+        stamp = json.loads(result.stdout)
+    except json.JSONDecodeError:
         return None
+    return stamp if isinstance(stamp, dict) else None
 
 
 def wait_live(name: str, timeout: float = 60) -> float | None:
