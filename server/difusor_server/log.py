@@ -20,6 +20,7 @@ SEVERITY = {
     "freshness": "info",
     "webhook-failed": "warning",
     "config-error": "critical",
+    "restored": "warning",
 }
 
 
