@@ -3,6 +3,9 @@ difusor: what a difusor's sysadmin runs from their own machine, against the serv
 same pyinfra inventory the deploy takes.
 
     difusor check [--inventory FILE] [--host NAME]
+    difusor status [--inventory FILE] [--host NAME] [--json]
+    difusor backup --to DIR [--inventory FILE] [--host NAME]
+    difusor restore --from DIR/HOST [--inventory FILE] [--host NAME]
 
 Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 (the exit code). Modules keep heavy imports inside ``run``, so ``difusor --help`` stays fast.
@@ -21,6 +24,9 @@ from difusor.settings import SettingsError
 # subcommand -> module
 SUBCOMMANDS: dict[str, str] = {
     "check": "difusor.check",
+    "status": "difusor.status",
+    "backup": "difusor.backup",
+    "restore": "difusor.restore",
 }
 
 
