@@ -10,8 +10,8 @@ directory is also a copy ``difusor.report`` builds the memoria técnica from::
 
     manifest.json                   every archived file with its size and sha256, the live
                                     stamp, when and from where the backup was taken
-    fingerprints.json               sha256 of the rsync secrets, the CDN token, the TLS
-                                    certificate and the TLS key's public half
+    fingerprints.json               sha256 of the files holding the rsync password and the
+                                    CDN token (the secrets the deploy writes from .env)
     journal.json                    the kit's units in the journal (journalctl -o json)
     srv/difusor/archive/...         every package received, published or rejected
     var/lib/difusor/state.json      the outcome of every package name
@@ -62,12 +62,14 @@ PULLED = (
 )
 JOURNAL_UNITS = ("nginx", "difusor-publisher", "difusor-monitor", "rsync", "certbot")
 
-# name -> shell command printing the sha256 of a secret the deploy derived from the settings
+# The files holding the secrets the deploy writes from the settings (.env), and what a
+# different one on a rebuilt server means.
 SECRETS = {
-    "rsync_password": f"sha256sum < {paths.RSYNC_SECRETS}",
-    "cdn_token": f"sha256sum < {paths.CDN_TOKEN_FILE}",
-    "tls_certificate": f"openssl x509 -in {paths.TLS_DIR}/live.crt -outform DER | sha256sum",
-    "tls_key": f"openssl pkey -in {paths.TLS_DIR}/live.key -pubout -outform DER | sha256sum",
+    "rsync_password": (
+        paths.RSYNC_SECRETS,
+        "the institute's uploads fail until it has the new password",
+    ),
+    "cdn_token": (paths.CDN_TOKEN_FILE, "CDN purges use another token"),
 }
 
 
@@ -153,15 +155,9 @@ def fingerprint_differences(
     backup: dict[str, str | None], host: dict[str, str | None]
 ) -> list[str]:
     """The secrets whose fingerprint on ``host`` is not the one ``backup`` recorded."""
-    consequences = {
-        "rsync_password": "the institute's uploads fail until it has the new password",
-        "cdn_token": "CDN purges use another token",
-        "tls_certificate": "another certificate is served",
-        "tls_key": "another TLS key: a pinned key or a CDN's origin check may refuse it",
-    }
     return [
-        f"{name}: not the one of the backed-up server ({consequences[name]})"
-        for name in consequences
+        f"{name}: not the one of the backed-up server ({consequence})"
+        for name, (_, consequence) in SECRETS.items()
         if backup.get(name) != host.get(name)
     ]
 
@@ -184,17 +180,14 @@ def host_manifest(remote: Remote) -> dict[str, Any]:
 
 
 def host_fingerprints(remote: Remote) -> dict[str, str | None]:
-    """sha256 per secret; None for one the host does not have."""
+    """sha256 of each secret's file; None for one the host does not have."""
     command = "; ".join(
-        f"echo {name}=$({command} 2>/dev/null | cut -d' ' -f1)" for name, command in SECRETS.items()
+        f"echo {name}=$(sha256sum < {path} 2>/dev/null | cut -d' ' -f1)"
+        for name, (path, _) in SECRETS.items()
     )
     output = remote.run(command, timeout=60).stdout
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
-    empty = hashlib.sha256(b"").hexdigest()  # what a missing file's pipe hashes to
-    return {
-        name: value if (value := values.get(name, "").strip()) not in ("", empty) else None
-        for name in SECRETS
-    }
+    return {name: values.get(name, "").strip() or None for name in SECRETS}
 
 
 def rsync(remote: Remote, *arguments: str) -> None:

@@ -148,8 +148,13 @@ class Summary:
             raise
 
 
+# A test's figure for the summary line: record_property(SUMMARY_PROPERTY, "deploy 71 s ...").
+SUMMARY_PROPERTY = "summary"
+
+
 def parse_junit(report: Path) -> list[tuple[str, str, str]]:
-    """(test id, outcome passed|failed|skipped, message) for each test case of a JUnit report."""
+    """(test id, outcome passed|failed|skipped, message) for each test case of a JUnit report;
+    a passed test's message is its ``SUMMARY_PROPERTY``, when it recorded one."""
     cases = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
@@ -160,7 +165,12 @@ def parse_junit(report: Path) -> list[tuple[str, str, str]]:
         elif skipped is not None:
             cases.append((name, "skipped", skipped.get("message", "")))
         else:
-            cases.append((name, "passed", ""))
+            figures = [
+                prop.get("value", "")
+                for prop in case.iter("property")
+                if prop.get("name") == SUMMARY_PROPERTY
+            ]
+            cases.append((name, "passed", " ".join(figures)))
     return cases
 
 
