@@ -182,7 +182,7 @@ def host_manifest(remote: Remote) -> dict[str, Any]:
 def host_fingerprints(remote: Remote) -> dict[str, str | None]:
     """sha256 of each secret's file; None for one the host does not have."""
     command = "; ".join(
-        f"echo {name}=$(sha256sum < {path} 2>/dev/null | cut -d' ' -f1)"
+        f"echo {name}=$(sha256sum 2>/dev/null < {path} | cut -d' ' -f1)"
         for name, (path, _) in SECRETS.items()
     )
     output = remote.run(command, timeout=60).stdout
