@@ -224,6 +224,8 @@ def backup_host(host: InventoryHost, directory: Path) -> str:
     """Back ``host`` up into ``directory``; the summary line. Raises BackupError."""
     started = time.monotonic()
     previous = read_manifest(directory) or {}
+    # access logs name readers, the archive may be embargoed: for the sysadmin's eyes only
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with Remote(SshTarget.from_host(host)) as remote:
         manifest = host_manifest(remote)
         refusals = newer_in_backup(previous, manifest)

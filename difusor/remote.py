@@ -32,7 +32,7 @@ def publisher_program(*args: str) -> str:
     """The shell command that runs the deployed publisher program (server/README.md) with
     ``args``; ``-B``: reading the server must not write bytecode next to the program."""
     return (
-        f"PYTHONPATH={paths.PROGRAM_DIR} python3 -B -m difusor_server {shlex.join(args)} "
+        f"env PYTHONPATH={paths.PROGRAM_DIR} python3 -B -m difusor_server {shlex.join(args)} "
         f"--config {paths.PUBLISHER_CONFIG}"
     )
 

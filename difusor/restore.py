@@ -81,6 +81,9 @@ def _restore_logs(remote: Remote, directory: Path, epoch: int) -> int:
                 remote,
                 "--copy-links",
                 "--ignore-existing",
+                "--omit-dir-times",
+                # access logs name readers: never readable by everyone on the host
+                "--chmod=F640",
                 f"{links}/",
                 remote.remote_path(source + "/"),
             )
@@ -89,7 +92,7 @@ def _restore_logs(remote: Remote, directory: Path, epoch: int) -> int:
 
 def _server_restore(remote: Remote) -> tuple[int, dict[str, Any]]:
     command = (
-        f"chown -R {PUBLISHER_USER}: {STAGING} && runuser -u {PUBLISHER_USER} -- "
+        f"chown -R {PUBLISHER_USER}: {STAGING} && cd / && runuser -u {PUBLISHER_USER} -- "
         + publisher_program("restore", "--from", STAGING)
     )
     result = remote.run(command, timeout=1800)
@@ -123,6 +126,7 @@ def restore_host(host: InventoryHost, directory: Path) -> tuple[bool, str]:
         rsync(
             remote,
             "--ignore-existing",
+            "--chmod=D750,F640",
             owner,
             f"{directory / ARCHIVE}/",
             remote.remote_path(paths.ARCHIVE_DIR + "/"),
