@@ -190,6 +190,10 @@ def host_fingerprints(remote: Remote) -> dict[str, str | None]:
     return {name: values.get(name, "").strip() or None for name in SECRETS}
 
 
+# rsync's exit status when a source file vanished while it ran: a log rotated meanwhile.
+RSYNC_VANISHED = 24
+
+
 def rsync(remote: Remote, *arguments: str) -> None:
     result = subprocess.run(
         remote.rsync_argv("--recursive", "--links", "--times", *arguments),
@@ -197,7 +201,7 @@ def rsync(remote: Remote, *arguments: str) -> None:
         text=True,
         check=False,
     )
-    if result.returncode != 0:
+    if result.returncode not in (0, RSYNC_VANISHED):
         raise BackupError(f"rsync {shlex.join(arguments)}: {result.stderr.strip()[-400:]}")
 
 
