@@ -78,6 +78,7 @@ def test_a_lost_server_is_rebuilt_with_its_night(lab, tmp_path, record_property)
     assert json.loads((directory / "fingerprints.json").read_text())["rsync_password"]
     again = difusor("backup", "--to", str(backups))
     assert again.returncode == 0 and " (0 new, " in again.stdout, again.stdout + again.stderr
+    manifest = json.loads((directory / "manifest.json").read_text())
 
     lab.replace_machine()
     started = time.monotonic()
