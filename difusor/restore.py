@@ -64,14 +64,14 @@ def restored_log_name(name: str, live_name: str, epoch: int) -> str:
     return f"{name}-{time.strftime('%Y%m%d', time.localtime(epoch))}-{epoch}"
 
 
-def _restore_logs(remote: Remote, directory: Path, epoch: int) -> int:
+def restore_logs(remote: Remote, directory: Path, epoch: int) -> int:
     """Push the backed-up logs beside the host's own, never over a file; how many."""
     count = 0
     with tempfile.TemporaryDirectory(prefix="difusor-logs-") as staging:
-        for source, patterns in LOG_DIRS:
+        for index, (source, patterns) in enumerate(LOG_DIRS):
             local = directory / source.lstrip("/")
-            links = Path(staging) / source.lstrip("/")
-            links.mkdir(parents=True)
+            links = Path(staging) / str(index)
+            links.mkdir()
             for pattern in patterns:
                 live_name = pattern.rstrip("*")
                 for path in sorted(local.glob(pattern)):
@@ -137,7 +137,7 @@ def restore_host(host: InventoryHost, directory: Path) -> tuple[bool, str]:
         code, result = _server_restore(remote)
         if code == 0:
             remote.run(f"rm -rf {shlex.quote(STAGING)}")
-        logs = _restore_logs(remote, directory, backup.get("backup", {}).get("epoch", 0))
+        logs = restore_logs(remote, directory, backup.get("backup", {}).get("epoch", 0))
         differences = fingerprint_differences(fingerprints, host_fingerprints(remote))
     live = (result.get("live") or {}).get("package")
     how = "made live again" if result.get("republished") else "already live, or newer"

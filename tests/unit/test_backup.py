@@ -8,7 +8,8 @@ from difusor.backup import (
     newer_in_backup,
     verify_files,
 )
-from difusor.restore import restored_log_name
+from difusor.remote import Remote
+from difusor.restore import restore_logs, restored_log_name
 
 
 def entry(content: bytes) -> dict:
@@ -93,3 +94,51 @@ def test_the_lost_hosts_live_log_takes_a_rotated_name():
     assert restored_log_name("publisher.log-20240602-1717300000.gz", "publisher.log", epoch) == (
         "publisher.log-20240602-1717300000.gz"
     )
+
+
+class LocalRemote(Remote):
+    """A Remote whose host is a local directory: rsync without SSH."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def rsync_argv(self, *options: str) -> list[str]:
+        return ["rsync", *options]
+
+    def remote_path(self, path: str) -> str:
+        return str(self.root / path.lstrip("/"))
+
+
+def test_logs_are_restored_beside_the_hosts_own_never_over_them(tmp_path):
+    backup, host = tmp_path / "backup", tmp_path / "host"
+    logs = {
+        "var/log/difusor/publisher.log": "lost live\n",
+        "var/log/difusor/publisher.log-20240602-1717300000.gz": "lost rotated\n",
+        "var/log/nginx/access.log": "lost readers\n",
+        "var/log/rsyncd.log": "lost uploads\n",
+    }
+    for path, text in logs.items():
+        (backup / path).parent.mkdir(parents=True, exist_ok=True)
+        (backup / path).write_text(text)
+    for path in ("var/log/difusor/publisher.log", "var/log/nginx/access.log"):
+        (host / path).parent.mkdir(parents=True, exist_ok=True)
+        (host / path).write_text("new host\n")
+
+    epoch = 1717384500
+    assert restore_logs(LocalRemote(host), backup, epoch) == 4
+
+    found = {
+        str(path.relative_to(host)): path.read_text() for path in host.rglob("*") if path.is_file()
+    }
+    suffix = restored_log_name("publisher.log", "publisher.log", epoch).removeprefix(
+        "publisher.log"
+    )
+    assert found == {
+        "var/log/difusor/publisher.log": "new host\n",
+        f"var/log/difusor/publisher.log{suffix}": "lost live\n",
+        "var/log/difusor/publisher.log-20240602-1717300000.gz": "lost rotated\n",
+        "var/log/nginx/access.log": "new host\n",
+        f"var/log/nginx/access.log{suffix}": "lost readers\n",
+        f"var/log/rsyncd.log{suffix}": "lost uploads\n",
+    }
+    assert (host / f"var/log/nginx/access.log{suffix}").stat().st_mode & 0o777 == 0o640
