@@ -4,6 +4,9 @@ same pyinfra inventory the deploy takes.
 
     difusor check [--inventory FILE] [--host NAME]
     difusor evidence [--inventory FILE] [--host NAME] [--out DIR] [--compare OLD.json]
+    difusor status [--inventory FILE] [--host NAME] [--json]
+    difusor backup --to DIR [--inventory FILE] [--host NAME]
+    difusor restore --from DIR/HOST [--inventory FILE] [--host NAME]
 
 Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 (the exit code). Modules keep heavy imports inside ``run``, so ``difusor --help`` stays fast.
@@ -23,6 +26,9 @@ from difusor.settings import SettingsError
 SUBCOMMANDS: dict[str, str] = {
     "check": "difusor.check",
     "evidence": "difusor.evidence.command",
+    "status": "difusor.status",
+    "backup": "difusor.backup",
+    "restore": "difusor.restore",
 }
 
 

@@ -28,12 +28,22 @@ from typing import Any, TypeVar
 
 from pyinfra.api import FactBase, StringCommand
 
+from difusor import paths
 from difusor.inventory import InventoryHost
 from difusor.settings import SettingsError
 
 T = TypeVar("T")
 # Printed instead of a fact's output when the program it needs is not installed.
 _MISSING_COMMAND = "__difusor_missing_command__"
+
+
+def publisher_program(*args: str) -> str:
+    """The shell command that runs the deployed publisher program (server/README.md) with
+    ``args``; ``-B``: reading the server must not write bytecode next to the program."""
+    return (
+        f"env PYTHONPATH={paths.PROGRAM_DIR} python3 -B -m difusor_server {shlex.join(args)} "
+        f"--config {paths.PUBLISHER_CONFIG}"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""python3 -m difusor_server {publish,watch,monitor,status} [--config /etc/difusor/publisher.json]
+"""python3 -m difusor_server {publish,watch,monitor,status,manifest,restore} [--config FILE]
 
 Exit codes: 0 done (rejections are normal outcomes); 1 an incident left a package waiting
 (e.g. disk full) or the monitor could not run; 2 bad configuration or usage.
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
         ("watch", "publish each package as it arrives (the service); runs until stopped"),
         ("monitor", "check the freshness of the live corte once, then exit"),
         ("status", "print the live corte, releases, pending packages and queues as JSON"),
+        ("manifest", "print every archived file with its sha256, and the live stamp, as JSON"),
+        ("restore", "verify a restored archive, merge its state, bring its last corte live"),
     ):
         command = sub.add_parser(name, help=text)
         command.add_argument(
@@ -38,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
         if name == "monitor":
             command.add_argument(
                 "--now", help="evaluate at this ISO date-time instead of now (for drills and tests)"
+            )
+        if name == "restore":
+            command.add_argument(
+                "--from",
+                dest="from_dir",
+                required=True,
+                help="directory holding the backup's manifest.json and state.json",
             )
     return parser
 
@@ -76,11 +85,22 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--now: {args.now!r} is not an ISO date-time")
         monitor.run(cfg, log, at)
         return 0
-    from .status import status
+    code = 0
+    if args.command == "manifest":
+        from .restore import manifest
 
-    json.dump(status(cfg), sys.stdout, indent=2, ensure_ascii=False)
+        document = manifest(cfg)
+    elif args.command == "restore":
+        from .restore import restore
+
+        code, document = restore(cfg, Logger(cfg.log_file, cfg.zone, sys.stderr), args.from_dir)
+    else:
+        from .status import status
+
+        document = status(cfg)
+    json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
-    return 0
+    return code
 
 
 if __name__ == "__main__":

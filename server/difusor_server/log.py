@@ -21,6 +21,7 @@ SEVERITY = {
     "check": "info",
     "webhook-failed": "warning",
     "config-error": "critical",
+    "restored": "warning",
 }
 
 

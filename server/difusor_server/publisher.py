@@ -51,6 +51,18 @@ class Checked:
     sidecar: str  # verified, absent or off
 
 
+def make_directories(cfg: Config) -> None:
+    for directory in (
+        cfg.incoming_dir,
+        cfg.archive_dir,
+        cfg.releases_dir,
+        cfg.quarantine_dir,
+        cfg.state_dir,
+        os.path.dirname(cfg.current_link),
+    ):
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+
+
 class Publisher:
     state: State
     outcomes: Outcomes
@@ -64,15 +76,7 @@ class Publisher:
     # ------------------------------------------------------------------ the run
     def run(self) -> int:
         cfg = self.cfg
-        for directory in (
-            cfg.incoming_dir,
-            cfg.archive_dir,
-            cfg.releases_dir,
-            cfg.quarantine_dir,
-            cfg.state_dir,
-            os.path.dirname(cfg.current_link),
-        ):
-            os.makedirs(directory, mode=0o755, exist_ok=True)
+        make_directories(cfg)
         lock_fd = os.open(cfg.state_file(LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)  # concurrent triggers wait their turn
@@ -321,6 +325,19 @@ class Publisher:
         except OSError as exc:
             self._incident(package, exc, published=True)
         self.published.append(stamp)
+
+    def republish(self, package: Package) -> dict[str, Any]:
+        """Make an archived package live again (``restore``): checked, built and switched as
+        on arrival, but neither archived nor recorded (it is both already). Raises Rejection,
+        or Stop after an incident. Call with the publish lock held."""
+        self.state = State(self.cfg.state_file(STATE_FILE))
+        self.outcomes = Outcomes(self.cfg, self.log, self.state)
+        live_dir, _ = release.live_release(self.cfg.current_link)
+        build = self._build_release(package, self._pre_check(package), live_dir)
+        stamp = self._switch(package, build)
+        self.published.append(stamp)
+        self._after()
+        return stamp
 
     def _incident(self, package: Package, exc: BaseException, published: bool = False) -> NoReturn:
         self.outcomes.incident(package, exc, published)

@@ -6,6 +6,7 @@ from typing import Any
 from . import purge
 from .config import Config
 from .fsutil import read_json
+from .outcomes import STATE_FILE
 from .release import live_release
 
 
@@ -15,6 +16,28 @@ def _list(path: str) -> list[str]:
         return sorted(name for name in os.listdir(path) if not name.startswith("."))
     except OSError:
         return []
+
+
+def last_rejection(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The latest rejected package of ``state.json`` (``package``, ``reason``, ``ts``), and
+    whether anything was published after it (``published_since``)."""
+    rejected = []
+    published = []
+    for name, entries in state.get("packages", {}).items():
+        for entry in entries:
+            if entry.get("outcome") == "rejected":
+                rejected.append((str(entry.get("ts") or ""), name, entry.get("reason")))
+            elif entry.get("outcome") == "published":
+                published.append(str(entry.get("ts") or ""))
+    if not rejected:
+        return None
+    ts, name, reason = max(rejected)
+    return {
+        "package": name,
+        "reason": reason,
+        "ts": ts or None,
+        "published_since": any(moment > ts for moment in published),
+    }
 
 
 def status(cfg: Config) -> dict[str, Any]:
@@ -39,4 +62,5 @@ def status(cfg: Config) -> dict[str, Any]:
         "purge_queue": purge.pending(cfg),
         "monitor": read_json(cfg.state_file("monitor.json")),
         "health": read_json(cfg.healthz_file) if cfg.healthz_file else None,
+        "last_rejection": last_rejection(read_json(cfg.state_file(STATE_FILE)) or {}),
     }

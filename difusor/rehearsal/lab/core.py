@@ -200,6 +200,17 @@ class Lab:
     def wait_booted(self) -> None:
         self._wait_ssh()
 
+    def replace_machine(self) -> None:
+        """The lab host is lost: power it off and boot a fresh one from the cached rootfs, at
+        the same address with the same SSH key (a new server, not yet deployed)."""
+        require_root()
+        with self._lock():
+            self.machine.stop(self.stop_timeout)
+            remove_tree(self.rootfs)
+            rfs.extract(rfs.RootfsCache(self.cache_dir, self.spec).ensure(), self.rootfs)
+            rfs.customize(self.rootfs, self.spec, self._ensure_key())
+        self.restart_machine()
+
     def _ensure_key(self) -> str:
         pub = self.key_path.with_name(self.key_path.name + ".pub")
         if not (self.key_path.exists() and pub.exists()):
