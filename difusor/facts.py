@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import re
+import shlex
 from typing import ClassVar
 
 from pyinfra.api import FactBase
@@ -203,3 +204,62 @@ class Certificate(FactBase):
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
         return values if "serial" in values else None
+
+
+class Tree(FactBase):
+    """
+    Every directory and regular file under ``path`` in one command: relative path -> mode
+    (octal digits, as pyinfra's file facts give it), owner, group and, for files, the SHA-256;
+    ``None`` when ``path`` is not a directory. Paths are relative to ``path`` ("" is itself).
+    """
+
+    def command(self, path: str) -> str:
+        return (
+            f"if [ -d {shlex.quote(path)} ]; then cd {shlex.quote(path)} && "
+            r"find . \( -type d -o -type f \) -printf '%y %m %u %g %P\n' && "
+            "find . -type f -exec sha256sum {} + ; fi"
+        )
+
+    def process(self, output: list[str]) -> dict | None:
+        entries: dict[str, dict] = {}
+        for line in output:
+            kind, rest = line[:2], line[2:]
+            if kind in ("d ", "f "):
+                mode, user, group, relative = rest.split(" ", 3)
+                entry = {"mode": int(mode), "user": user, "group": group}
+                entries[relative] = {**entry, "sha256": None} if kind == "f " else entry
+            else:  # "<sha256>  ./<relative>"
+                digest, relative = line.split("  ./", 1)
+                entries[relative]["sha256"] = digest
+        return entries or None
+
+
+class UserGroups(FactBase):
+    """
+    The groups ``user`` is a member of (``id -Gn``), or ``None`` when there is no such user:
+    one command, where pyinfra's ``Users`` fact runs several for every account on the host.
+    """
+
+    def command(self, user: str) -> str:
+        return f"id -Gn {shlex.quote(user)} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str] | None:
+        return output[0].split() if output and output[0].strip() else None
+
+
+class FileState(FactBase):
+    """
+    A regular file's mode (octal digits, as pyinfra's ``File`` gives it), owner, group and
+    SHA-256 in one command, links followed; ``None`` when there is no such file. pyinfra's
+    ``files.put`` reads three facts for the same answer.
+    """
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return f"if [ -f {quoted} ]; then stat -L -c '%a %U %G' {quoted} && sha256sum {quoted}; fi"
+
+    def process(self, output: list[str]) -> dict | None:
+        if len(output) < 2:
+            return None
+        mode, user, group = output[0].split()
+        return {"mode": int(mode), "user": user, "group": group, "sha256": output[1].split()[0]}

@@ -21,6 +21,7 @@ from pyinfra.operations.util import any_changed
 from difusor import paths
 from difusor.accounts import NOLOGIN, PUBLISHER_USER
 from difusor.context import host_settings
+from difusor.operations import files as difusor_files
 from difusor.render import put_json, put_template, put_text
 from difusor.settings import Settings
 
@@ -102,15 +103,10 @@ def publisher():
             mode=mode,
         )
 
-    program = files.sync(
+    program = difusor_files.tree(
         name="Publisher program",
         src=str(PROGRAM_SOURCE),
         dest=f"{paths.PROGRAM_DIR}/difusor_server",
-        delete=True,
-        exclude=["*.pyc"],
-        exclude_dir=["__pycache__"],
-        mode="644",
-        dir_mode="755",
     )
     files.put(
         name="Publisher documentation",

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.facts.server import Users
+
+from difusor.facts import UserGroups
 
 
 @operation()
@@ -24,8 +25,7 @@ def not_in_groups(user: str, groups: list[str]):
     + user: the account
     + groups: secondary groups it must not be in; absent groups or users are fine
     """
-    account = host.get_fact(Users).get(user)
-    member_of = sorted(set(groups) & set(account["groups"])) if account else []
+    member_of = sorted(set(groups) & set(host.get_fact(UserGroups, user=user) or []))
     if not member_of:
         host.noop(f"{user} is in none of {', '.join(groups)}")
         return
