@@ -263,3 +263,55 @@ class FileState(FactBase):
             return None
         mode, user, group = output[0].split()
         return {"mode": int(mode), "user": user, "group": group, "sha256": output[1].split()[0]}
+
+
+class UnitState(FactBase):
+    """
+    A systemd unit's ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
+    show``), where pyinfra's ``systemd.service`` reads two facts listing every unit.
+    """
+
+    def command(self, unit: str) -> str:
+        return f"systemctl show --property=ActiveState,UnitFileState {shlex.quote(unit)}"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        return {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+
+
+def _passwd_entry(line: str) -> tuple[str, dict]:
+    name, _password, uid, gid, comment, home, shell = line.split(":", 6)
+    return name, {
+        "uid": int(uid),
+        "gid": int(gid),
+        "comment": comment,
+        "home": home,
+        "shell": shell,
+    }
+
+
+class Passwd(FactBase):
+    """
+    Every account of ``getent passwd``: name -> uid, gid, comment, home and shell. One
+    command, where pyinfra's ``Users`` runs several for each account.
+    """
+
+    def command(self) -> str:
+        return "getent passwd"
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        return dict(_passwd_entry(line) for line in output if line.count(":") >= 6)
+
+
+class Account(FactBase):
+    """One account as in :class:`Passwd`, plus the name of its primary ``group``; ``None``
+    when there is no such account."""
+
+    def command(self, user: str) -> str:
+        quoted = shlex.quote(user)
+        return f"getent passwd {quoted} && id -gn {quoted} || true"
+
+    def process(self, output: list[str]) -> dict | None:
+        if len(output) < 2 or output[0].count(":") < 6:
+            return None
+        return {**_passwd_entry(output[0])[1], "group": output[1].strip()}

@@ -25,6 +25,7 @@ from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import apt, files, server, systemd
 
 from difusor.context import host_settings
+from difusor.operations import services
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
 
@@ -158,7 +159,7 @@ def docker():
         dest="/etc/docker/daemon.json",
     )
     for service in ("containerd", "docker"):
-        systemd.service(name=f"{service} running", service=service, running=True, enabled=True)
+        services.running(name=f"{service} running", unit=service)
     # live-restore keeps the containers running across this restart.
     systemd.service(
         name="Restart Docker on a new configuration",

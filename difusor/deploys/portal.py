@@ -22,7 +22,7 @@ from difusor import paths
 from difusor.context import host_settings
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
-from difusor.operations import tls
+from difusor.operations import services, tls
 from difusor.render import put_template, put_text, render
 from difusor.settings import Settings
 
@@ -194,7 +194,7 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    systemd.service(name="nginx running", service="nginx", running=True, enabled=True)
+    services.running(name="nginx running", unit="nginx")
     systemd.service(
         name="Reload nginx",
         service="nginx",
@@ -250,6 +250,4 @@ def acme_certificate(settings: Settings) -> None:
         reloaded=True,
         _if=any_changed(*links),
     )
-    systemd.service(
-        name="certbot renewal timer", service="certbot.timer", running=True, enabled=True
-    )
+    services.running(name="certbot renewal timer", unit="certbot.timer")

@@ -19,8 +19,9 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
-from difusor.accounts import NOLOGIN, PUBLISHER_USER
+from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
+from difusor.operations import accounts, services
 from difusor.operations import files as difusor_files
 from difusor.render import put_json, put_template, put_text
 from difusor.settings import Settings
@@ -76,13 +77,8 @@ def publisher():
 
     apt.packages(name="Python for the publisher", packages=["python3"])
     server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
-    server.user(
-        name="Publisher account",
-        user=PUBLISHER_USER,
-        group=PUBLISHER_USER,
-        system=True,
-        shell=NOLOGIN,
-        home=paths.STATE_DIR,
+    accounts.system_user(
+        name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR
     )
     owned = (
         (paths.SERVE_DIR, "755"),
@@ -153,7 +149,7 @@ def publisher():
     }
     systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
     for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
-        systemd.service(name=f"{unit} active", service=unit, running=True, enabled=True)
+        services.running(name=f"{unit} active", unit=unit)
     systemd.service(
         name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",

@@ -12,11 +12,12 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, server, systemd
+from pyinfra.operations import apt
 
 from difusor import paths
-from difusor.accounts import NOLOGIN, PUBLISHER_USER, UPLOAD_ACCOUNT
+from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
+from difusor.operations import accounts, services
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -44,14 +45,8 @@ def receiver():
     settings = host_settings()
 
     apt.packages(name="rsync", packages=["rsync"])
-    server.user(
-        name="Upload account",
-        user=UPLOAD_ACCOUNT,
-        group=PUBLISHER_USER,
-        system=True,
-        shell=NOLOGIN,
-        home="/nonexistent",
-        create_home=False,
+    accounts.system_user(
+        name="Upload account", user=UPLOAD_ACCOUNT, group=PUBLISHER_USER, home="/nonexistent"
     )
     put_text(
         name="rsync secrets",
@@ -68,4 +63,4 @@ def receiver():
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
-    systemd.service(name="rsync daemon running", service="rsync", running=True, enabled=True)
+    services.running(name="rsync daemon running", unit="rsync")

@@ -5,12 +5,15 @@ import pwd
 import subprocess
 
 from difusor.facts import (
+    Account,
     ChronyTracking,
     FileState,
     HostResources,
+    Passwd,
     SshClientAddress,
     Tree,
     UfwState,
+    UnitState,
     UserGroups,
     WeakModuli,
 )
@@ -166,3 +169,22 @@ def test_file_state_of_a_real_file_and_of_none(tmp_path):
         "sha256": hashlib.sha256(b"x = 1\n").hexdigest(),
     }
     assert states[1] is None and states[2] is None  # absent, and a directory
+
+
+def test_unit_state_from_systemctl_show():
+    output = ["UnitFileState=enabled", "ActiveState=activating"]
+    assert UnitState().process(output) == {"active": "activating", "file": "enabled"}
+    # a unit systemd does not know: systemctl prints inactive and an empty file state
+    assert UnitState().process(["ActiveState=inactive", "UnitFileState="])["file"] == ""
+
+
+def test_passwd_and_account_of_real_accounts():
+    me = pwd.getpwuid(os.getuid())
+    output = subprocess.run(["sh", "-c", Passwd().command()], capture_output=True, text=True)
+    accounts = Passwd().process(output.stdout.splitlines())
+    assert accounts[me.pw_name]["home"] == me.pw_dir and accounts[me.pw_name]["uid"] == me.pw_uid
+    for user, expected in ((me.pw_name, grp.getgrgid(me.pw_gid).gr_name), ("no-such-user", None)):
+        command = Account().command(user=user)
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        account = Account().process(output.stdout.splitlines())
+        assert (account and account["group"]) == expected
