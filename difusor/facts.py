@@ -315,3 +315,21 @@ class Account(FactBase):
         if len(output) < 2 or output[0].count(":") < 6:
             return None
         return {**_passwd_entry(output[0])[1], "group": output[1].strip()}
+
+
+class PathStates(FactBase):
+    """
+    Type (``directory``, ``regular file``, ...), mode (octal digits), owner and group of each
+    of ``paths`` that exists, in one ``stat``; a missing path is left out.
+    """
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        return f"stat -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        states = {}
+        for line in output:
+            kind, mode, user, group, path = line.split("|", 4)
+            states[path] = {"type": kind, "mode": int(mode), "user": user, "group": group}
+        return states

@@ -128,9 +128,14 @@ def portal():
         packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
     )
 
-    for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
-        files.directory(name=f"Directory {directory}", path=directory, mode="755")
-    files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
+    difusor_files.directories(
+        name="Portal directories",
+        modes={
+            f"{paths.PLACEHOLDER_DIR}/site": "755",
+            paths.ACME_WEBROOT: "755",
+            paths.TLS_DIR: "700",
+        },
+    )
     put_template(
         name="Placeholder page until the first corte",
         template="portal/placeholder.html.j2",

@@ -80,24 +80,19 @@ def publisher():
     accounts.system_user(
         name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR
     )
-    owned = (
-        (paths.SERVE_DIR, "755"),
-        (paths.RELEASES_DIR, "755"),
-        (paths.ARCHIVE_DIR, "750"),
-        (paths.QUARANTINE_DIR, "750"),
-        (paths.STATE_DIR, "750"),
-        (paths.LOG_DIR, "750"),
+    owned = {
+        paths.SERVE_DIR: "755",
+        paths.RELEASES_DIR: "755",
+        paths.ARCHIVE_DIR: "750",
+        paths.QUARANTINE_DIR: "750",
+        paths.STATE_DIR: "750",
+        paths.LOG_DIR: "750",
         # rsync's account writes here through the group; setgid keeps files in it.
-        (paths.INCOMING_DIR, "2770"),
+        paths.INCOMING_DIR: "2770",
+    }
+    difusor_files.directories(
+        name="Publisher directories", modes=owned, user=PUBLISHER_USER, group=PUBLISHER_USER
     )
-    for directory, mode in owned:
-        files.directory(
-            name=f"Directory {directory}",
-            path=directory,
-            user=PUBLISHER_USER,
-            group=PUBLISHER_USER,
-            mode=mode,
-        )
 
     program = difusor_files.tree(
         name="Publisher program",

@@ -11,6 +11,8 @@ bad template never replaces a working file.
 ``content``: a file with the given text, judged by one fact (pyinfra's ``files.put`` reads
 three).
 
+``directories``: several directories with their modes, judged by one ``stat``.
+
 ``tree``: a local directory copied whole, judged by one fact for the remote tree rather than
 pyinfra's ``files.sync``, which reads two or three facts per file and directory.
 
@@ -21,6 +23,7 @@ Example::
     files.validated(content=text, dest="/etc/ssh/sshd_config", validate="sshd -t -f {path}")
     files.link_if_absent(path="/srv/difusor/current", target="/srv/difusor/placeholder")
     files.tree(src="server/difusor_server", dest="/opt/difusor/difusor_server")
+    files.directories(modes={"/srv/difusor/archive": "750"}, user="difusor", group="difusor")
 """
 
 from __future__ import annotations
@@ -32,12 +35,12 @@ from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, state
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 from pyinfra.facts.files import Directory, File, Link, Sha256File
 from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations.util import files as file_utils
 
-from difusor.facts import FileState, Tree
+from difusor.facts import FileState, PathStates, Tree
 
 
 @operation()
@@ -191,5 +194,33 @@ def tree(
             commands.append(StringCommand("rm", "-rf", f"{dest}/{relative}"))
     if not commands:
         host.noop(f"{dest} matches {src} ({len(wanted)} entries)")
+        return
+    yield from commands
+
+
+@operation()
+def directories(modes: dict[str, str], user: str = "root", group: str = "root"):
+    """
+    Each directory of ``modes`` present (parents made as needed) with its mode, and owned by
+    ``user`` and ``group``.
+
+    + modes: directory -> mode (``"2770"`` keeps the setgid bit)
+    + user/group: owner of every one of them
+    """
+    states = host.get_fact(PathStates, paths=tuple(modes))
+    commands: list = []
+    for path, mode in modes.items():
+        current = states.get(path)
+        if current is None:
+            commands.append(StringCommand("mkdir", "-p", path))
+            current = {}
+        elif current["type"] != "directory":
+            raise OperationError(f"{path} exists and is a {current['type']}, not a directory")
+        if (current.get("user"), current.get("group")) != (user, group):
+            commands.append(file_utils.chown(path, user, group))
+        if str(current.get("mode")) != mode.lstrip("0"):
+            commands.append(file_utils.chmod(path, mode))
+    if not commands:
+        host.noop(f"{len(modes)} directories as wanted")
         return
     yield from commands

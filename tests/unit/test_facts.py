@@ -10,6 +10,7 @@ from difusor.facts import (
     FileState,
     HostResources,
     Passwd,
+    PathStates,
     SshClientAddress,
     Tree,
     UfwState,
@@ -188,3 +189,17 @@ def test_passwd_and_account_of_real_accounts():
         output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         account = Account().process(output.stdout.splitlines())
         assert (account and account["group"]) == expected
+
+
+def test_path_states_of_real_paths(tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir").chmod(0o2750)
+    (tmp_path / "file").write_text("")
+    paths = tuple(str(tmp_path / name) for name in ("dir", "file", "absent"))
+    output = subprocess.run(
+        ["sh", "-c", PathStates().command(paths=paths)], capture_output=True, text=True
+    )
+    states = PathStates().process(output.stdout.splitlines())
+    assert set(states) == set(paths[:2])
+    assert states[paths[0]]["type"] == "directory" and states[paths[0]]["mode"] == 2750
+    assert states[paths[1]]["type"] == "regular empty file"
