@@ -505,3 +505,132 @@ class LynisReport(FactBase):
             "warnings": entries(lists["warning"]),
             "suggestions": entries(lists["suggestion"]),
         }
+
+
+class Tree(FactBase):
+    """
+    Every directory and regular file under ``path`` in one command: relative path -> mode
+    (octal digits, as pyinfra's file facts give it), owner, group and, for files, the SHA-256;
+    ``None`` when ``path`` is not a directory. Paths are relative to ``path`` ("" is itself).
+    """
+
+    def command(self, path: str) -> str:
+        return (
+            f"if [ -d {shlex.quote(path)} ]; then cd {shlex.quote(path)} && "
+            r"find . \( -type d -o -type f \) -printf '%y %m %u %g %P\n' && "
+            "find . -type f -exec sha256sum {} + ; fi"
+        )
+
+    def process(self, output: list[str]) -> dict | None:
+        entries: dict[str, dict] = {}
+        for line in output:
+            kind, rest = line[:2], line[2:]
+            if kind in ("d ", "f "):
+                mode, user, group, relative = rest.split(" ", 3)
+                entry = {"mode": int(mode), "user": user, "group": group}
+                entries[relative] = {**entry, "sha256": None} if kind == "f " else entry
+            else:  # "<sha256>  ./<relative>"
+                digest, relative = line.split("  ./", 1)
+                entries[relative]["sha256"] = digest
+        return entries or None
+
+
+class UserGroups(FactBase):
+    """
+    The groups ``user`` is a member of (``id -Gn``), or ``None`` when there is no such user:
+    one command, where pyinfra's ``Users`` fact runs several for every account on the host.
+    """
+
+    def command(self, user: str) -> str:
+        return f"id -Gn {shlex.quote(user)} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> list[str] | None:
+        return output[0].split() if output and output[0].strip() else None
+
+
+class FileState(FactBase):
+    """
+    A regular file's mode (octal digits, as pyinfra's ``File`` gives it), owner, group and
+    SHA-256 in one command, links followed; ``None`` when there is no such file. pyinfra's
+    ``files.put`` reads three facts for the same answer.
+    """
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return f"if [ -f {quoted} ]; then stat -L -c '%a %U %G' {quoted} && sha256sum {quoted}; fi"
+
+    def process(self, output: list[str]) -> dict | None:
+        if len(output) < 2:
+            return None
+        mode, user, group = output[0].split()
+        return {"mode": int(mode), "user": user, "group": group, "sha256": output[1].split()[0]}
+
+
+class UnitState(FactBase):
+    """
+    A systemd unit's ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
+    show``), where pyinfra's ``systemd.service`` reads two facts listing every unit.
+    """
+
+    def command(self, unit: str) -> str:
+        return f"systemctl show --property=ActiveState,UnitFileState {shlex.quote(unit)}"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        return {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+
+
+def _passwd_entry(line: str) -> tuple[str, dict]:
+    name, _password, uid, gid, comment, home, shell = line.split(":", 6)
+    return name, {
+        "uid": int(uid),
+        "gid": int(gid),
+        "comment": comment,
+        "home": home,
+        "shell": shell,
+    }
+
+
+class Passwd(FactBase):
+    """
+    Every account of ``getent passwd``: name -> uid, gid, comment, home and shell. One
+    command, where pyinfra's ``Users`` runs several for each account.
+    """
+
+    def command(self) -> str:
+        return "getent passwd"
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        return dict(_passwd_entry(line) for line in output if line.count(":") >= 6)
+
+
+class Account(FactBase):
+    """One account as in :class:`Passwd`, plus the name of its primary ``group``; ``None``
+    when there is no such account."""
+
+    def command(self, user: str) -> str:
+        quoted = shlex.quote(user)
+        return f"getent passwd {quoted} && id -gn {quoted} || true"
+
+    def process(self, output: list[str]) -> dict | None:
+        if len(output) < 2 or output[0].count(":") < 6:
+            return None
+        return {**_passwd_entry(output[0])[1], "group": output[1].strip()}
+
+
+class PathStates(FactBase):
+    """
+    Type (``directory``, ``regular file``, ...), mode (octal digits), owner and group of each
+    of ``paths`` that exists, in one ``stat``; a missing path is left out.
+    """
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        return f"stat -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        states = {}
+        for line in output:
+            kind, mode, user, group, path = line.split("|", 4)
+            states[path] = {"type": kind, "mode": int(mode), "user": user, "group": group}
+        return states

@@ -7,9 +7,11 @@ always visible where the deploy builds its context. Deploys run in pyinfra's pre
 so such an error stops the deploy before anything on the server has changed.
 
 Every role writes its files through ``put_template``, ``put_json`` or ``put_text``. They are
-thin helpers, not operations of their own: each returns pyinfra's ``files.put`` (or
-:func:`difusor.operations.files.validated` when a command must check the file first), with
-its name, diff and change detection, so ``_if=op.did_change`` follows up as usual.
+thin helpers, not operations of their own: each returns
+:func:`difusor.operations.files.content` (one fact per file, where pyinfra's ``files.put``
+reads three; ``pyinfra --diff`` still shows the diff) or
+:func:`difusor.operations.files.validated` when a command must check the file first, with
+its name and change detection, so ``_if=op.did_change`` follows up as usual.
 
 Example::
 
@@ -29,15 +31,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import cache
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta
 from pyinfra.api.operation import OperationMeta
-from pyinfra.operations import files
 
-from difusor.operations import files as validated_files
+from difusor.operations import files as kit_files
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _LOADER = FileSystemLoader(TEMPLATES)
@@ -81,8 +81,8 @@ def render(name: str, **context: Any) -> str:
 
 
 def put_text(content: str, dest: str, **arguments: Any) -> OperationMeta:
-    """``files.put`` of ``content``; ``arguments`` (name, mode, user, group, ...) pass through."""
-    return files.put(src=StringIO(content), dest=dest, **arguments)
+    """``content`` into ``dest``; ``arguments`` (name, mode, user, group, ...) pass through."""
+    return kit_files.content(content=content, dest=dest, **arguments)
 
 
 def put_json(data: Mapping[str, Any], dest: str, **arguments: Any) -> OperationMeta:
@@ -101,10 +101,10 @@ def put_template(
     Render ``templates/<template>`` with ``context`` (exactly the values it uses) into ``dest``.
 
     + validate: a command with ``{path}`` that must accept the new file before it replaces
-      the old one (:func:`difusor.operations.files.validated`); without it, ``files.put``
+      the old one (:func:`difusor.operations.files.validated`); without it, ``content``
     + arguments: name, mode, user, group and pyinfra's global arguments, passed through
     """
     content = render(template, **(context or {}))
     if validate:
-        return validated_files.validated(content=content, dest=dest, validate=validate, **arguments)
+        return kit_files.validated(content=content, dest=dest, validate=validate, **arguments)
     return put_text(content, dest, **arguments)

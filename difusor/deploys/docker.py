@@ -26,6 +26,7 @@ from pyinfra.operations import apt, files, server, systemd
 
 from difusor.context import host_settings
 from difusor.deploys.restart import restart_policy
+from difusor.operations import services
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
 
@@ -160,7 +161,7 @@ def docker():
     )
     for service in ("containerd", "docker"):
         restart_policy(service)
-        systemd.service(name=f"{service} running", service=service, running=True, enabled=True)
+        services.running(name=f"{service} running", unit=service)
     # live-restore keeps the containers running across this restart.
     systemd.service(
         name="Restart Docker on a new configuration",

@@ -23,7 +23,7 @@ from difusor.context import host_settings
 from difusor.deploys.restart import restart_policy
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
-from difusor.operations import tls
+from difusor.operations import services, tls
 from difusor.render import put_template, put_text, render
 from difusor.settings import Settings
 
@@ -129,9 +129,14 @@ def portal():
         packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
     )
 
-    for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
-        files.directory(name=f"Directory {directory}", path=directory, mode="755")
-    files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
+    difusor_files.directories(
+        name="Portal directories",
+        modes={
+            f"{paths.PLACEHOLDER_DIR}/site": "755",
+            paths.ACME_WEBROOT: "755",
+            paths.TLS_DIR: "700",
+        },
+    )
     put_template(
         name="Placeholder page until the first corte",
         template="portal/placeholder.html.j2",
@@ -196,7 +201,7 @@ def portal():
         validate="nginx -q -t -c {path}",
     )
     restart_policy("nginx")
-    systemd.service(name="nginx running", service="nginx", running=True, enabled=True)
+    services.running(name="nginx running", unit="nginx")
     systemd.service(
         name="Reload nginx",
         service="nginx",
@@ -252,6 +257,4 @@ def acme_certificate(settings: Settings) -> None:
         reloaded=True,
         _if=any_changed(*links),
     )
-    systemd.service(
-        name="certbot renewal timer", service="certbot.timer", running=True, enabled=True
-    )
+    services.running(name="certbot renewal timer", unit="certbot.timer")

@@ -19,8 +19,10 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
-from difusor.accounts import NOLOGIN, PUBLISHER_USER
+from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
+from difusor.operations import accounts, services
+from difusor.operations import files as difusor_files
 from difusor.render import put_json, put_template, put_text
 from difusor.settings import Settings
 
@@ -79,42 +81,27 @@ def publisher():
 
     apt.packages(name="Python for the publisher", packages=["python3"])
     server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
-    server.user(
-        name="Publisher account",
-        user=PUBLISHER_USER,
-        group=PUBLISHER_USER,
-        system=True,
-        shell=NOLOGIN,
-        home=paths.STATE_DIR,
+    accounts.system_user(
+        name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR
     )
-    owned = (
-        (paths.SERVE_DIR, "755"),
-        (paths.RELEASES_DIR, "755"),
-        (paths.ARCHIVE_DIR, "750"),
-        (paths.QUARANTINE_DIR, "750"),
-        (paths.STATE_DIR, "750"),
-        (paths.LOG_DIR, "750"),
+    owned = {
+        paths.SERVE_DIR: "755",
+        paths.RELEASES_DIR: "755",
+        paths.ARCHIVE_DIR: "750",
+        paths.QUARANTINE_DIR: "750",
+        paths.STATE_DIR: "750",
+        paths.LOG_DIR: "750",
         # rsync's account writes here through the group; setgid keeps files in it.
-        (paths.INCOMING_DIR, "2770"),
+        paths.INCOMING_DIR: "2770",
+    }
+    difusor_files.directories(
+        name="Publisher directories", modes=owned, user=PUBLISHER_USER, group=PUBLISHER_USER
     )
-    for directory, mode in owned:
-        files.directory(
-            name=f"Directory {directory}",
-            path=directory,
-            user=PUBLISHER_USER,
-            group=PUBLISHER_USER,
-            mode=mode,
-        )
 
-    program = files.sync(
+    program = difusor_files.tree(
         name="Publisher program",
         src=str(PROGRAM_SOURCE),
         dest=f"{paths.PROGRAM_DIR}/difusor_server",
-        delete=True,
-        exclude=["*.pyc"],
-        exclude_dir=["__pycache__"],
-        mode="644",
-        dir_mode="755",
     )
     files.put(
         name="Publisher documentation",
@@ -161,7 +148,7 @@ def publisher():
     }
     systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
     for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
-        systemd.service(name=f"{unit} active", service=unit, running=True, enabled=True)
+        services.running(name=f"{unit} active", unit=unit)
     systemd.service(
         name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",

@@ -12,12 +12,13 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, server, systemd
+from pyinfra.operations import apt
 
 from difusor import paths
-from difusor.accounts import NOLOGIN, PUBLISHER_USER, UPLOAD_ACCOUNT
+from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
 from difusor.deploys.restart import restart_policy
+from difusor.operations import accounts, services
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -45,14 +46,8 @@ def receiver():
     settings = host_settings()
 
     apt.packages(name="rsync", packages=["rsync"])
-    server.user(
-        name="Upload account",
-        user=UPLOAD_ACCOUNT,
-        group=PUBLISHER_USER,
-        system=True,
-        shell=NOLOGIN,
-        home="/nonexistent",
-        create_home=False,
+    accounts.system_user(
+        name="Upload account", user=UPLOAD_ACCOUNT, group=PUBLISHER_USER, home="/nonexistent"
     )
     put_text(
         name="rsync secrets",
@@ -70,4 +65,4 @@ def receiver():
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
     restart_policy("rsync")
-    systemd.service(name="rsync daemon running", service="rsync", running=True, enabled=True)
+    services.running(name="rsync daemon running", unit="rsync")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.server import Users
 from pyinfra.operations import apt, files, server, systemd
 
 from difusor import hardening, paths
@@ -23,7 +22,8 @@ from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
 from difusor.deploys.restart import restart_policy
-from difusor.operations import accounts, ssh
+from difusor.facts import Passwd
+from difusor.operations import accounts, services, ssh
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -87,7 +87,7 @@ def ssh_access():
             groups=[group for group in PRIVILEGED_GROUPS if group not in groups],
         )
     for name in retired_operators(
-        host.get_fact(Users), [operator.name for operator in settings.operators]
+        host.get_fact(Passwd), [operator.name for operator in settings.operators]
     ):
         server.user(
             name=f"Former operator {name}: no SSH keys, no shell",
@@ -130,7 +130,7 @@ def ssh_access():
         mode="600",
     )
     restart_policy("ssh")
-    systemd.service(name="sshd running", service="ssh", running=True, enabled=True)
+    services.running(name="sshd running", unit="ssh")
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
     jail = put_template(
@@ -140,7 +140,7 @@ def ssh_access():
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
     restart_policy("fail2ban")
-    systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)
+    services.running(name="fail2ban running", unit="fail2ban")
     systemd.service(
         name="Restart fail2ban on a new jail",
         service="fail2ban",

@@ -17,6 +17,7 @@ from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
 from difusor.deploys.restart import restart_policy
+from difusor.operations import services
 from difusor.render import put_template
 
 NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
@@ -47,7 +48,7 @@ def time_sync():
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
     restart_policy("chrony")
-    systemd.service(name="chrony running", service="chrony", running=True, enabled=True)
+    services.running(name="chrony running", unit="chrony")
     systemd.service(
         name="Restart chrony on a new configuration",
         service="chrony",

@@ -1,4 +1,23 @@
-from difusor.facts import ChronyTracking, HostResources, SshClientAddress, UfwState, WeakModuli
+import grp
+import hashlib
+import os
+import pwd
+import subprocess
+
+from difusor.facts import (
+    Account,
+    ChronyTracking,
+    FileState,
+    HostResources,
+    Passwd,
+    PathStates,
+    SshClientAddress,
+    Tree,
+    UfwState,
+    UnitState,
+    UserGroups,
+    WeakModuli,
+)
 
 UFW_OUTPUT = """\
 IPV6=yes
@@ -99,3 +118,88 @@ Leap status     : Normal""".splitlines()
 def test_chrony_not_running():
     tracking = ChronyTracking().process(["506 Cannot talk to daemon"])
     assert tracking["leap_status"] == "unknown" and tracking["offset_seconds"] is None
+
+
+def test_tree_reads_a_real_directory(tmp_path):
+    # The fact's own command, run here by a shell as pyinfra would run it on the server.
+    root = tmp_path / "program dir"
+    (root / "sub dir").mkdir(parents=True)
+    (root / "sub dir" / "a file.py").write_text("x = 1\n")
+    (root / "empty").write_bytes(b"")
+    (root / "empty").chmod(0o600)
+    command = Tree().command(path=str(root))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    tree = Tree().process(output.stdout.splitlines())
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    assert tree is not None
+    assert set(tree) == {"", "sub dir", "sub dir/a file.py", "empty"}
+    assert tree["sub dir/a file.py"]["sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
+    assert tree["empty"]["mode"] == 600 and tree["empty"]["user"] == owner
+    assert "sha256" not in tree["sub dir"]
+
+
+def test_tree_of_a_missing_directory_is_none(tmp_path):
+    command = Tree().command(path=str(tmp_path / "absent"))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    assert Tree().process(output.stdout.splitlines()) is None
+
+
+def test_user_groups_of_a_real_account_and_of_none():
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for user, expected in ((me, True), ("no-such-user-difusor", False)):
+        command = UserGroups().command(user=user)
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        groups = UserGroups().process(output.stdout.splitlines())
+        assert (groups is not None and len(groups) >= 1) == expected
+
+
+def test_file_state_of_a_real_file_and_of_none(tmp_path):
+    path = tmp_path / "a file.conf"
+    path.write_text("x = 1\n")
+    path.chmod(0o640)
+    states = []
+    for target in (path, tmp_path / "absent", tmp_path):
+        command = FileState().command(path=str(target))
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        states.append(FileState().process(output.stdout.splitlines()))
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    assert states[0] == {
+        "mode": 640,
+        "user": owner,
+        "group": grp.getgrgid(os.getgid()).gr_name,
+        "sha256": hashlib.sha256(b"x = 1\n").hexdigest(),
+    }
+    assert states[1] is None and states[2] is None  # absent, and a directory
+
+
+def test_unit_state_from_systemctl_show():
+    output = ["UnitFileState=enabled", "ActiveState=activating"]
+    assert UnitState().process(output) == {"active": "activating", "file": "enabled"}
+    # a unit systemd does not know: systemctl prints inactive and an empty file state
+    assert UnitState().process(["ActiveState=inactive", "UnitFileState="])["file"] == ""
+
+
+def test_passwd_and_account_of_real_accounts():
+    me = pwd.getpwuid(os.getuid())
+    output = subprocess.run(["sh", "-c", Passwd().command()], capture_output=True, text=True)
+    accounts = Passwd().process(output.stdout.splitlines())
+    assert accounts[me.pw_name]["home"] == me.pw_dir and accounts[me.pw_name]["uid"] == me.pw_uid
+    for user, expected in ((me.pw_name, grp.getgrgid(me.pw_gid).gr_name), ("no-such-user", None)):
+        command = Account().command(user=user)
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        account = Account().process(output.stdout.splitlines())
+        assert (account and account["group"]) == expected
+
+
+def test_path_states_of_real_paths(tmp_path):
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir").chmod(0o2750)
+    (tmp_path / "file").write_text("")
+    paths = tuple(str(tmp_path / name) for name in ("dir", "file", "absent"))
+    output = subprocess.run(
+        ["sh", "-c", PathStates().command(paths=paths)], capture_output=True, text=True
+    )
+    states = PathStates().process(output.stdout.splitlines())
+    assert set(states) == set(paths[:2])
+    assert states[paths[0]]["type"] == "directory" and states[paths[0]]["mode"] == 2750
+    assert states[paths[1]]["type"] == "regular empty file"

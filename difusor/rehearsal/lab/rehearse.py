@@ -48,10 +48,16 @@ class DeployRun:
     changed: int | None = None
     unchanged: int | None = None
     errors: int | None = None
+    facts: int | None = None  # facts gathered, counted when run verbose (-v)
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.errors
+
+    def rerun_detail(self) -> str:
+        """The summary's line for a re-run: time, changes and (run verbose) facts gathered."""
+        facts = f", {self.facts} facts" if self.facts is not None else ""
+        return f"{self.seconds:.1f} s, {self.changed} changes, {self.unchanged} unchanged{facts}"
 
 
 def _total(cell: str) -> int:
@@ -76,6 +82,8 @@ def run_pyinfra(*args: str, inventory: str = LAB_INVENTORY, timeout: float = 180
     if totals:
         _hosts, changed, errors, unchanged = totals[-1]
         run.changed, run.errors, run.unchanged = _total(changed), _total(errors), _total(unchanged)
+    if "-v" in args:
+        run.facts = run.output.count("Loaded fact")
     return run
 
 
@@ -256,11 +264,11 @@ def rehearse(with_lynis: bool = True) -> int:
             ):
                 print(first.output[-6000:])
                 return 1
-            second = deploy_lab()
+            second = deploy_lab("-v")
             summary.add(
                 "second deploy reports no changes",
                 second.ok and second.changed == 0,
-                f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
+                second.rerun_detail(),
             )
             if second.changed:
                 print(second.output[-6000:])

@@ -407,13 +407,13 @@ class VagrantRehearsal:
             print(first.output[-6000:])
             return False
         log.info("pyinfra @vagrant deploy.py (again: must change nothing)")
-        second = run_pyinfra("deploy.py", inventory=INVENTORY, timeout=TIMEOUTS["redeploy"])
+        second = run_pyinfra("-v", "deploy.py", inventory=INVENTORY, timeout=TIMEOUTS["redeploy"])
         (self.workdir / "deploy-2.log").write_text(second.output)
         self.figures.second_deploy = second.seconds
         self.summary.add(
             "second deploy reports no changes",
             second.ok and second.changed == 0,
-            f"{second.seconds:.0f} s, {second.changed} changes, {second.unchanged} unchanged",
+            second.rerun_detail(),
         )
         if second.changed:
             print(second.output[-6000:])
