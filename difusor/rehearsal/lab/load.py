@@ -6,6 +6,8 @@ Prints one JSON object: requests sent, status counts, seconds. Bounded by ``--re
 and ``--seconds``, whichever comes first. With ``--check-corte`` every response must be a
 PREP CSV whose corte line (line 2) names the same minute as the live release in the
 ``X-PREP-Corte`` header: responses where they differ are counted as ``mixed``.
+``--host`` takes an IPv6 address in brackets; ``--header "X-Forwarded-For: 203.0.113.77"``
+plays a reader behind a CDN.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ def run(
     seconds: float,
     interval: float,
     check_corte: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> dict:
     context = ssl.create_default_context()
     context.check_hostname = False
@@ -63,7 +66,9 @@ def run(
                 if connection is None:
                     connection = http.client.HTTPSConnection(host, 443, context=context, timeout=10)
                 separator = "&" if "?" in path else "?"
-                connection.request("GET", f"{path}{separator}n={number}", headers={"Host": name})
+                connection.request(
+                    "GET", f"{path}{separator}n={number}", headers={"Host": name, **(headers or {})}
+                )
                 response = connection.getresponse()
                 body = response.read()
                 status = str(response.status)
@@ -112,6 +117,9 @@ def main() -> None:
     parser.add_argument(
         "--check-corte", action="store_true", help="check each CSV against X-PREP-Corte"
     )
+    parser.add_argument(
+        "--header", action="append", default=[], help='"Name: value", sent with each request'
+    )
     args = parser.parse_args()
     print(
         json.dumps(
@@ -124,6 +132,7 @@ def main() -> None:
                 args.seconds,
                 args.interval,
                 args.check_corte,
+                dict(header.split(": ", 1) for header in args.header),
             )
         )
     )
