@@ -86,17 +86,22 @@ def content_security_policy(settings: Settings) -> str:
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
 
 
-def nginx_context(settings: Settings) -> dict:
-    real_ip_networks = [str(network) for network in settings.cdn_networks]
+def real_ip_networks(settings: Settings) -> list[str]:
+    """The CDN's networks, whose forwarded client address nginx believes."""
+    networks = [str(network) for network in settings.cdn_networks]
     if settings.cdn == "cloudflare":
-        real_ip_networks = CLOUDFLARE_NETWORKS + real_ip_networks
+        networks = CLOUDFLARE_NETWORKS + networks
+    return networks
+
+
+def nginx_context(settings: Settings) -> dict:
     return {
         "domain": settings.portal_domain,
         "portal_mode": settings.portal_mode,
         "rate_limit_per_second": settings.rate_limit_per_second,
         "connection_limit": settings.connection_limit,
         "tls": TLS_PROFILE,
-        "real_ip_networks": real_ip_networks,
+        "real_ip_networks": real_ip_networks(settings),
         "real_ip_header": "CF-Connecting-IP" if settings.cdn == "cloudflare" else "X-Forwarded-For",
         "upstream": settings.proxy_upstream.removeprefix("http://"),
         "content_security_policy": content_security_policy(settings),
@@ -109,6 +114,9 @@ def nginx_context(settings: Settings) -> dict:
         "acme_webroot": paths.ACME_WEBROOT,
         "current": paths.CURRENT_LINK,
         "healthz_file": paths.HEALTHZ_FILE,
+        "access_log": paths.NGINX_ACCESS_LOG,
+        "error_log": paths.NGINX_ERROR_LOG,
+        "bans_dir": paths.NGINX_BANS_DIR,
     }
 
 

@@ -18,6 +18,7 @@ from .access import AccessSettings
 from .clock import TimeSettings
 from .docker import DockerSettings
 from .env import SecretSettings, env_name
+from .intrusion import IntrusionSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
 from .receiver import ReceiverSettings
@@ -31,6 +32,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Time", TimeSettings),
     ("System", SystemSettings),
     ("Receiver", ReceiverSettings),
+    ("Intrusion prevention", IntrusionSettings),
     ("Publisher", PublisherSettings),
     ("Docker", DockerSettings),
     ("Secrets", SecretSettings),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .access import AccessSettings
 from .clock import TimeSettings
 from .docker import DockerSettings
+from .intrusion import IntrusionSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
 from .receiver import ReceiverSettings
@@ -25,6 +26,7 @@ from .system import SystemSettings
 class Settings(
     DockerSettings,
     PublisherSettings,
+    IntrusionSettings,
     ReceiverSettings,
     SystemSettings,
     TimeSettings,

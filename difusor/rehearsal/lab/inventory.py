@@ -25,6 +25,9 @@ from .network import (
 DOCKER_PUBLIC_PORT = 82
 DOCKER_TRUSTED_PORT = 81
 
+# How long the lab's jails ban an address (the tests wait for the release).
+LAB_BAN_SECONDS = 30
+
 # A difusor's own site that embeds the results in a frame.
 EMBED_ORIGIN = "https://www.difusor.rehearsal.lab.test"
 
@@ -65,6 +68,10 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         "docker_trusted_ports": [DOCKER_TRUSTED_PORT],
         "docker_log_max_size": "1m",
         "docker_log_max_files": 2,
+        # Short bans, so that the lab's tests see an address released.
+        "portal_flood_jail_bantime": LAB_BAN_SECONDS,
+        "portal_scan_jail_bantime": LAB_BAN_SECONDS,
+        "rsync_jail_bantime": LAB_BAN_SECONDS,
     }
 
 
