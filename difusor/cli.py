@@ -19,7 +19,9 @@ from difusor.inventory import DEFAULT_INVENTORY
 from difusor.settings import SettingsError
 
 # subcommand -> module
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {
+    "check": "difusor.check",
+}
 
 
 def add_inventory_arguments(parser: argparse.ArgumentParser, one_host: bool = False) -> None:
