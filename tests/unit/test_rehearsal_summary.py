@@ -13,12 +13,16 @@ def test_parse_junit(tmp_path):
         '<failure message="assert False">trace</failure></testcase>'
         '<testcase classname="tests.host.test_base" name="test_kernel_sysctl[kernel.sysrq-0]">'
         '<skipped message="not applicable"/></testcase>'
+        '<testcase classname="tests.lab.test_scan" name="test_tcp"><properties>'
+        '<property name="summary" value="nmap: 80, 443 open"/><property name="other" value="x"/>'
+        "</properties></testcase>"
         "</testsuite></testsuites>"
     )
     assert parse_junit(report) == [
         ("host.test_base::test_timezone", "passed", ""),
         ("host.test_time::test_chrony_synchronised", "failed", "assert False"),
         ("host.test_base::test_kernel_sysctl[kernel.sysrq-0]", "skipped", "not applicable"),
+        ("lab.test_scan::test_tcp", "passed", "nmap: 80, 443 open"),
     ]
 
 
