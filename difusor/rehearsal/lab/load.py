@@ -33,6 +33,16 @@ def corte_matches(body: bytes, release: str) -> bool:
     return release.startswith(f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}")
 
 
+# What reusing a kept-alive connection the server has closed raises.
+IDLE_CONNECTION_CLOSED = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
 def run(
     host: str,
     name: str,
@@ -62,28 +72,39 @@ def run(
                     return
                 sent += 1
                 number = sent
-            try:
-                if connection is None:
-                    connection = http.client.HTTPSConnection(host, 443, context=context, timeout=10)
-                separator = "&" if "?" in path else "?"
-                connection.request(
-                    "GET", f"{path}{separator}n={number}", headers={"Host": name, **(headers or {})}
-                )
-                response = connection.getresponse()
-                body = response.read()
-                status = str(response.status)
-                if check_corte and status == "200":
-                    release = response.getheader("X-PREP-Corte", "")
-                    with lock:
-                        releases.add(release)
-                    if not corte_matches(body, release):
-                        status = "mixed"
-                if response.getheader("Connection", "").lower() == "close":
-                    connection.close()
+            for _attempt in range(2):
+                reused = connection is not None
+                try:
+                    if connection is None:
+                        connection = http.client.HTTPSConnection(
+                            host, 443, context=context, timeout=10
+                        )
+                    separator = "&" if "?" in path else "?"
+                    connection.request(
+                        "GET",
+                        f"{path}{separator}n={number}",
+                        headers={"Host": name, **(headers or {})},
+                    )
+                    response = connection.getresponse()
+                    body = response.read()
+                    status = str(response.status)
+                    if check_corte and status == "200":
+                        release = response.getheader("X-PREP-Corte", "")
+                        with lock:
+                            releases.add(release)
+                        if not corte_matches(body, release):
+                            status = "mixed"
+                    if response.getheader("Connection", "").lower() == "close":
+                        connection.close()
+                        connection = None
+                    break
+                except (OSError, http.client.HTTPException) as error:
+                    status = type(error).__name__
                     connection = None
-            except (OSError, http.client.HTTPException) as error:
-                status = type(error).__name__
-                connection = None
+                    # A kept-alive connection the server closed while it was idle (nginx closes
+                    # them on a reload): tried once more on a new one, as browsers do.
+                    if not (reused and isinstance(error, IDLE_CONNECTION_CLOSED)):
+                        break
             with lock:
                 counts[status] += 1
             if interval:
