@@ -98,11 +98,11 @@ def status(lab, ns: str, path: str = "/", forwarded_for: str | None = None) -> s
     return result.stdout.strip()
 
 
-def test_a_flooding_reader_is_banned_and_released_and_no_one_else(lab, settings):
+def test_a_flooding_reader_is_banned_and_released_and_no_one_else(lab, settings, summary_line):
     flooder = {PUBLIC_IPV4, PUBLIC_IPV6}
     size = flood_size(settings)
     # Another reader on its own address, two requests a second until after the release.
-    reader = start_load(lab, "reader", LAB_IPV4, 10_000, LAB_BAN_SECONDS + 25, 0.5)
+    reader = start_load(lab, "reader", LAB_IPV4, 10_000, LAB_BAN_SECONDS + 15, 0.5)
     floods = [start_load(lab, "public", host, size, 10) for host in (LAB_IPV4, f"[{LAB_IPV6}]")]
     trusted = start_load(lab, "ople", LAB_IPV4, size, 10)
 
@@ -126,10 +126,13 @@ def test_a_flooding_reader_is_banned_and_released_and_no_one_else(lab, settings)
         assert finish(flood)["status"].get("429", 0) > 0
     served = finish(reader)
     assert served["status"] == {"200": served["sent"]}, served
-    print(f"flood: banned after {to_ban:.1f} s, released {released:.1f} s later")
+    summary_line(
+        f"public banned {to_ban:.1f} s into its flood (IPv4, IPv6), released {released:.1f} s "
+        f"later; {served['sent']} requests of another reader all served"
+    )
 
 
-def test_a_scanner_is_banned_and_a_readers_404s_never_count(lab, settings):
+def test_a_scanner_is_banned_and_a_readers_404s_never_count(lab, settings, summary_line):
     for path in READER_MISTAKES * 2:
         assert status(lab, "reader", path) == "404", path
     for path in PROBES[: settings.portal_scan_jail_maxretry]:
@@ -140,10 +143,12 @@ def test_a_scanner_is_banned_and_a_readers_404s_never_count(lab, settings):
     assert not lab.tcp_reachable("public", LAB_IPV4, 443, timeout=2)
     assert READER_IPV4 not in banned(lab, "portal-scan")
     assert status(lab, "reader") == "200"
-    print(f"scan: banned {to_ban:.1f} s after the last probe")
+    summary_line(f"banned {to_ban:.1f} s after its last probe; the reader's 404s not counted")
 
 
-def test_a_reader_behind_the_cdn_is_banned_in_nginx_by_its_real_address(lab, settings):
+def test_a_reader_behind_the_cdn_is_banned_in_nginx_by_its_real_address(
+    lab, settings, summary_line
+):
     flood = start_load(
         lab, "ople", LAB_IPV4, flood_size(settings), 10, 0, f"X-Forwarded-For: {CDN_READER}"
     )
@@ -161,7 +166,7 @@ def test_a_reader_behind_the_cdn_is_banned_in_nginx_by_its_real_address(lab, set
 
     fail2ban(lab, "set", "portal-flood", "unbanip", CDN_READER)
     assert wait_for(lambda: status(lab, "ople", "/", CDN_READER) == "200", 10) is not None
-    print(f"cdn: {CDN_READER} banned in nginx after {to_ban:.1f} s")
+    summary_line(f"{CDN_READER} behind the CDN answered 403 {to_ban:.1f} s into its flood")
 
 
 def wrong_rsync_password(lab) -> subprocess.CompletedProcess:
@@ -179,7 +184,7 @@ def wrong_rsync_password(lab) -> subprocess.CompletedProcess:
     )
 
 
-def test_wrong_rsync_passwords_ban_the_trusted_source_on_873_only(lab, settings):
+def test_wrong_rsync_passwords_ban_the_trusted_source_on_873_only(lab, settings, summary_line):
     for _ in range(settings.rsync_jail_maxretry):
         assert "auth failed" in wrong_rsync_password(lab).stderr
     to_ban = wait_for(lambda: OPLE_IPV4 in banned(lab, "rsync-auth"), 15)
@@ -193,4 +198,7 @@ def test_wrong_rsync_passwords_ban_the_trusted_source_on_873_only(lab, settings)
     socket.create_connection((LAB_IPV4, 873), timeout=3).close()
     for jail in ("sshd", "portal-flood", "portal-scan"):
         assert OPLE_IPV4 not in banned(lab, jail), jail
-    print(f"rsync: banned after {to_ban:.1f} s")
+    summary_line(
+        f"ople banned on 873 {to_ban:.1f} s after {settings.rsync_jail_maxretry} wrong "
+        "passwords; 22, 80, 443 open"
+    )

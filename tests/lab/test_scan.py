@@ -27,7 +27,7 @@ COMMON_UDP += [1900, 4500, 5353, 5355, 11211, 51820]
 # A local bridge answers in well under a millisecond; a dropped probe is retried once.
 TIMING = ["-T4", "--max-retries", "1", "--initial-rtt-timeout", "50ms", "--max-rtt-timeout"]
 TIMING += ["200ms", "--host-timeout", "300s"]
-TCP_ALL = ["-sS", "-p-", "--min-rate", "5000", *TIMING]
+TCP_ALL = ["-sS", "-p-", "--min-rate", "20000", *TIMING]
 UDP_COMMON = ["-sU", "-p", ",".join(map(str, COMMON_UDP)), *TIMING]
 
 ADDRESSES = pytest.mark.parametrize("address", [LAB_IPV4, LAB_IPV6], ids=["ipv4", "ipv6"])
@@ -38,6 +38,11 @@ SOURCES = pytest.mark.parametrize("ns", ["public", "ople"])
 class Scan:
     open: set[int]  # the ports that answered
     states: Counter[str]  # ports per state, those nmap lists and those it lumps together
+    seconds: float
+
+    def __str__(self) -> str:
+        states = ", ".join(f"{count} {state}" for state, count in sorted(self.states.items()))
+        return f"{states} ({self.seconds:.0f} s)"
 
 
 def scan(lab, ns: str, address: str, options: list[str]) -> Scan:
@@ -48,7 +53,7 @@ def scan(lab, ns: str, address: str, options: list[str]) -> Scan:
     assert result.returncode == 0, result.stderr
     [host] = ElementTree.fromstring(result.stdout).iter("host")
     assert host.get("timedout") != "true", "the scan did not finish within --host-timeout"
-    found = Scan(set(), Counter())
+    found = Scan(set(), Counter(), seconds)
     for port in host.iter("port"):
         state = port.find("state")
         assert state is not None
@@ -57,24 +62,25 @@ def scan(lab, ns: str, address: str, options: list[str]) -> Scan:
             found.open.add(int(port.get("portid", 0)))
     for extra in host.iter("extraports"):
         found.states[extra.get("state", "")] += int(extra.get("count", 0))
-    print(f"nmap {options[0]} from {ns} to {address}: {seconds:.1f} s, {dict(found.states)}")
     return found
 
 
 @SOURCES
 @ADDRESSES
-def test_every_tcp_port_exactly_the_allowed_ones_answer(lab, ns, address):
+def test_every_tcp_port_exactly_the_allowed_ones_answer(lab, ns, address, summary_line):
     found = scan(lab, ns, address, TCP_ALL)
     assert found.open == ALLOWED_TCP[ns]
     assert found.states == {"open": len(found.open), "filtered": 65535 - len(found.open)}
+    summary_line(f"open {','.join(map(str, sorted(found.open)))}; {found}")
 
 
 @SOURCES
 @ADDRESSES
-def test_no_common_udp_port_answers(lab, ns, address):
+def test_no_common_udp_port_answers(lab, ns, address, summary_line):
     found = scan(lab, ns, address, UDP_COMMON)
     # Dropped: no answer at all (open|filtered), never a refusal (closed) or a service.
     assert found.states == {"open|filtered": len(COMMON_UDP)}
+    summary_line(str(found))
 
 
 def test_the_udp_scan_finds_a_port_that_does_answer(lab):

@@ -26,7 +26,7 @@ DOCKER_PUBLIC_PORT = 82
 DOCKER_TRUSTED_PORT = 81
 
 # How long the lab's jails ban an address (the tests wait for the release).
-LAB_BAN_SECONDS = 30
+LAB_BAN_SECONDS = 15
 
 # A difusor's own site that embeds the results in a frame.
 EMBED_ORIGIN = "https://www.difusor.rehearsal.lab.test"
@@ -68,7 +68,9 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
         "docker_trusted_ports": [DOCKER_TRUSTED_PORT],
         "docker_log_max_size": "1m",
         "docker_log_max_files": 2,
-        # Short bans, so that the lab's tests see an address released.
+        # Short bans, so that the lab's tests see an address released, and a flood banned
+        # after fewer refusals, so that the flood the tests send stays small.
+        "portal_flood_jail_maxretry": 100,
         "portal_flood_jail_bantime": LAB_BAN_SECONDS,
         "portal_scan_jail_bantime": LAB_BAN_SECONDS,
         "rsync_jail_bantime": LAB_BAN_SECONDS,
