@@ -150,7 +150,6 @@ def intrusion_prevention():
     ensure_no_lockout()
 
     apt.packages(name="fail2ban and nftables", packages=PACKAGES)
-    files.directory(name="nginx's lists of banned readers", path=paths.NGINX_BANS_DIR, mode="755")
     configuration = [
         put_template(
             name=f"fail2ban filter {name}",

@@ -136,7 +136,8 @@ def portal():
         packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
     )
 
-    for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
+    # The bans directory is nginx.conf's (its geo block includes it); fail2ban fills it.
+    for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT, paths.NGINX_BANS_DIR):
         files.directory(name=f"Directory {directory}", path=directory, mode="755")
     files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
     put_template(
