@@ -24,7 +24,7 @@ from pyinfra.operations.util import any_changed
 from difusor import paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.firewall import PUBLIC_TCP_PORTS, RSYNC_PORT, SSH_PORT
-from difusor.deploys.portal import real_ip_networks
+from difusor.deploys.portal import PORTAL_JAILS, real_ip_networks
 from difusor.render import put_template
 from difusor.settings import Settings
 
@@ -76,7 +76,7 @@ class Jail:
     findtime: int
     bantime: int
     logpath: str | None = None  # None: the journal
-    in_nginx: bool = False  # also banned in nginx, by the reader's real address
+    in_nginx: bool = False  # also banned in nginx, by the reader's real address (PORTAL_JAILS)
 
     @property
     def backend(self) -> str:
@@ -105,7 +105,7 @@ def jails(settings: Settings) -> list[Jail]:
             **thresholds("ssh"),
         ),
         Jail(
-            "portal-flood",
+            PORTAL_JAILS[0],
             "Portal: requests refused by the per-reader limits, again and again.",
             "difusor-portal-flood",
             PUBLIC_TCP_PORTS,
@@ -115,7 +115,7 @@ def jails(settings: Settings) -> list[Jail]:
             **thresholds("portal_flood"),
         ),
         Jail(
-            "portal-scan",
+            PORTAL_JAILS[1],
             "Portal: probes for paths no difusor site has (a reader's 404s do not count).",
             "difusor-portal-scan",
             PUBLIC_TCP_PORTS,

@@ -86,6 +86,16 @@ def content_security_policy(settings: Settings) -> str:
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
 
 
+# fail2ban's jails whose bans nginx also enforces (difusor/deploys/intrusion.py): behind a CDN
+# only nginx sees the reader's address. One list per jail, each included by name (geo blocks
+# take no wildcards), so each exists from the start, empty.
+PORTAL_JAILS = ("portal-flood", "portal-scan")
+
+
+def ban_list(jail: str) -> str:
+    return f"{paths.NGINX_BANS_DIR}/{jail}.conf"
+
+
 def real_ip_networks(settings: Settings) -> list[str]:
     """The CDN's networks, whose forwarded client address nginx believes."""
     networks = [str(network) for network in settings.cdn_networks]
@@ -116,7 +126,7 @@ def nginx_context(settings: Settings) -> dict:
         "healthz_file": paths.HEALTHZ_FILE,
         "access_log": paths.NGINX_ACCESS_LOG,
         "error_log": paths.NGINX_ERROR_LOG,
-        "bans_dir": paths.NGINX_BANS_DIR,
+        "ban_lists": [ban_list(jail) for jail in PORTAL_JAILS],
     }
 
 
@@ -136,9 +146,11 @@ def portal():
         packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
     )
 
-    # The bans directory is nginx.conf's (its geo block includes it); fail2ban fills it.
     for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT, paths.NGINX_BANS_DIR):
         files.directory(name=f"Directory {directory}", path=directory, mode="755")
+    # nginx.conf includes them; fail2ban writes them, so only their presence is managed here.
+    for jail in PORTAL_JAILS:
+        files.file(name=f"Readers banned by {jail}", path=ban_list(jail), mode="644")
     files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
     put_template(
         name="Placeholder page until the first corte",

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from difusor import paths
+from difusor.deploys.portal import PORTAL_JAILS, ban_list
 
 # Each jail and the settings prefix of its thresholds.
 JAILS = {
@@ -89,9 +90,10 @@ def test_sshd_jail_reads_the_journal(host):
 
 
 def test_nginx_includes_the_ban_lists(host):
-    assert host.file(paths.NGINX_BANS_DIR).is_directory
     config = host.check_output("nginx -T 2>/dev/null")
-    assert f"include {paths.NGINX_BANS_DIR}/*.conf;" in config
+    for jail in PORTAL_JAILS:
+        assert host.file(ban_list(jail)).is_file, jail
+        assert f"include {ban_list(jail)};" in config
     assert "if ($difusor_banned)" in config
 
 

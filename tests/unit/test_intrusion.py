@@ -12,7 +12,7 @@ import pytest
 
 from difusor import paths
 from difusor.deploys import intrusion
-from difusor.deploys.portal import CLOUDFLARE_NETWORKS, nginx_config
+from difusor.deploys.portal import CLOUDFLARE_NETWORKS, PORTAL_JAILS, ban_list, nginx_config
 from difusor.render import render
 from difusor.settings import SettingsError, parse_settings
 
@@ -251,12 +251,8 @@ def test_nginx_enforces_the_bans_by_the_real_address(settings):
     conf = nginx_config(settings)
     # geo reads $remote_addr, which set_real_ip_from has already made the reader's address.
     assert "set_real_ip_from 192.0.2.0/24;" in conf
-    assert re.search(
-        r"geo \$difusor_banned \{\s*default 0;\s*include "
-        + re.escape(paths.NGINX_BANS_DIR)
-        + r"/\*\.conf;\s*\}",
-        conf,
-    )
+    lists = "".join(rf"\s*include {re.escape(ban_list(jail))};" for jail in PORTAL_JAILS)
+    assert re.search(r"geo \$difusor_banned \{\s*default 0;" + lists + r"\s*\}", conf)
     https = conf[conf.index("listen 443") :]
     assert re.search(r"if \(\$difusor_banned\) \{\s*return 403;\s*\}", https)
     # Refusals reach the error log the flood jail reads.
@@ -264,10 +260,14 @@ def test_nginx_enforces_the_bans_by_the_real_address(settings):
     assert f"error_log {paths.NGINX_ERROR_LOG} warn;" in conf
 
 
-def test_the_nginx_action_writes_geo_entries_per_jail():
+def test_the_nginx_action_writes_geo_entries_per_jail(settings):
     action = configparser.RawConfigParser()
     action.read_string(render("fail2ban/difusor-nginx-ban.conf.j2", bans_dir=paths.NGINX_BANS_DIR))
     assert action["Init"]["bans_file"] == "<bans_dir>/<name>.conf"
+    # The lists nginx includes are those the action writes, one per jail enforced in nginx.
+    in_nginx = [jail.name for jail in intrusion.jails(settings) if jail.in_nginx]
+    assert in_nginx == list(PORTAL_JAILS)
+    assert ban_list(in_nginx[0]) == f"{paths.NGINX_BANS_DIR}/{in_nginx[0]}.conf"
     assert action["Definition"]["actionban"].startswith("echo '<ip> 1;' >> <bans_file>")
     assert "grep -vxF '<ip> 1;' <bans_file>" in action["Definition"]["actionunban"]
 
