@@ -178,6 +178,10 @@ def intrusion_prevention():
     configuration.append(
         files.file(name="No jail file of earlier versions", path=FORMER_JAILS_FILE, present=False)
     )
+    # fail2ban will not start while a jail's log file is missing (a fresh host's rsync daemon
+    # may not have written one yet): each is made, empty, where there is none.
+    for log in sorted({jail.logpath for jail in jails(settings) if jail.logpath}):
+        files.file(name=f"Log file {log}", path=log, present=True)
     systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)
     systemd.service(
         name="Restart fail2ban with its new configuration",
