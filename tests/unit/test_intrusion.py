@@ -260,6 +260,17 @@ def test_nginx_enforces_the_bans_by_the_real_address(settings):
     assert f"error_log {paths.NGINX_ERROR_LOG} warn;" in conf
 
 
+# Methods of fail2ban's actions: an [Init] tag of one of these names is taken for a method
+# call with JSON arguments, and fail2ban stops at its start (fail2ban 1.0, transmitter.py).
+ACTION_METHODS = {"start", "stop", "ban", "unban", "flush", "reload", "prolong", "consistencyCheck"}
+
+
+def test_the_nginx_action_tags_are_no_action_methods():
+    action = configparser.RawConfigParser()
+    action.read_string(render("fail2ban/difusor-nginx-ban.conf.j2", bans_dir=paths.NGINX_BANS_DIR))
+    assert not set(action["Init"]) & ACTION_METHODS
+
+
 def test_the_nginx_action_writes_geo_entries_per_jail(settings):
     action = configparser.RawConfigParser()
     action.read_string(render("fail2ban/difusor-nginx-ban.conf.j2", bans_dir=paths.NGINX_BANS_DIR))
