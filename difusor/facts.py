@@ -203,3 +203,51 @@ class Certificate(FactBase):
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
         return values if "serial" in values else None
+
+
+class PlatformTraits(FactBase):
+    """
+    What tells one install of a release from another, for :mod:`difusor.platform`: whether
+    needrestart and cloud-init are installed, the kernel enforces AppArmor, snapd is there,
+    and the version of the server's python3 (``None`` when absent).
+    """
+
+    def command(self) -> str:
+        return (
+            "echo needrestart=$(test -d /etc/needrestart && echo yes); "
+            "echo cloud_init=$(test -d /etc/cloud/cloud.cfg.d && echo yes); "
+            "echo apparmor=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null); "
+            "echo snapd=$(test -x /usr/bin/snap && echo yes); "
+            "echo python=$(python3 -c 'import sys; print(*sys.version_info[:2], sep=\".\")' "
+            "2>/dev/null)"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
+        python = raw.get("python", "").split(".")
+        return {
+            "needrestart": raw.get("needrestart") == "yes",
+            "cloud_init": raw.get("cloud_init") == "yes",
+            "apparmor": raw.get("apparmor") == "Y",
+            "snapd": raw.get("snapd") == "yes",
+            "python": (int(python[0]), int(python[1]))
+            if len(python) == 2 and all(part.isdigit() for part in python)
+            else None,
+        }
+
+
+class SshSocket(FactBase):
+    """
+    State of ``ssh.socket``: ``enabled`` and ``active`` as systemctl prints them (empty when
+    the unit does not exist). Ubuntu starts sshd from it by default since 22.10.
+    """
+
+    def command(self) -> str:
+        return (
+            "echo enabled=$(systemctl is-enabled ssh.socket 2>/dev/null); "
+            "echo active=$(systemctl is-active ssh.socket 2>/dev/null)"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
+        return {"enabled": raw.get("enabled", ""), "active": raw.get("active", "")}

@@ -1,4 +1,12 @@
-from difusor.facts import ChronyTracking, HostResources, SshClientAddress, UfwState, WeakModuli
+from difusor.facts import (
+    ChronyTracking,
+    HostResources,
+    PlatformTraits,
+    SshClientAddress,
+    SshSocket,
+    UfwState,
+    WeakModuli,
+)
 
 UFW_OUTPUT = """\
 IPV6=yes
@@ -99,3 +107,34 @@ Leap status     : Normal""".splitlines()
 def test_chrony_not_running():
     tracking = ChronyTracking().process(["506 Cannot talk to daemon"])
     assert tracking["leap_status"] == "unknown" and tracking["offset_seconds"] is None
+
+
+def test_platform_traits_of_an_ubuntu_image():
+    output = ["needrestart=yes", "cloud_init=yes", "apparmor=Y", "snapd=yes", "python=3.10"]
+    assert PlatformTraits().process(output) == {
+        "needrestart": True,
+        "cloud_init": True,
+        "apparmor": True,
+        "snapd": True,
+        "python": (3, 10),
+    }
+
+
+def test_platform_traits_of_a_minimal_host():
+    output = ["needrestart=", "cloud_init=", "apparmor=", "snapd=", "python="]
+    assert PlatformTraits().process(output) == {
+        "needrestart": False,
+        "cloud_init": False,
+        "apparmor": False,
+        "snapd": False,
+        "python": None,
+    }
+
+
+def test_ssh_socket_states():
+    assert SshSocket().process(["enabled=enabled", "active=active"]) == {
+        "enabled": "enabled",
+        "active": "active",
+    }
+    # A release without the unit: systemctl prints nothing on stdout.
+    assert SshSocket().process(["enabled=", "active="]) == {"enabled": "", "active": ""}
