@@ -33,20 +33,23 @@ from difusor.facts import ContainerType, PlatformTraits
 # (server/difusor_server); Ubuntu 22.04 ships 3.10, the oldest the kit supports.
 MINIMUM_PYTHON = (3, 10)
 
-# unattended-upgrades: the origins of security updates, exactly, whatever the image's
-# 50unattended-upgrades says (the kit's file clears the lists first). Ubuntu names archives
-# by pocket and keeps ESM (Ubuntu Pro) in origins of its own: without them a host attached
-# to Pro would not take the security updates of universe packages (docker.io, fail2ban);
-# on a host without Pro they match nothing. The release pocket stays, as in Ubuntu's own
-# file: a security update may depend on a package from it.
+# unattended-upgrades: exactly the origins each distribution's own 50unattended-upgrades
+# enables, whatever an image or an administrator changed in that file (the kit's file clears
+# the lists first), so every host of a release takes the same updates.
+# Ubuntu names archives by pocket and keeps ESM (Ubuntu Pro) in origins of its own: without
+# them a host attached to Pro would miss the security updates of universe packages
+# (docker.io, fail2ban); on a host without Pro they match nothing. The release pocket is in
+# Ubuntu's list because a security update may depend on a package from it; -updates is not.
 UBUNTU_SECURITY_ORIGINS = (
     "${distro_id}:${distro_codename}",
     "${distro_id}:${distro_codename}-security",
     "${distro_id}ESMApps:${distro_codename}-apps-security",
     "${distro_id}ESM:${distro_codename}-infra-security",
 )
-# Debian labels its security archive; the same patterns as Debian's own file.
+# Debian labels its security archive; its list also takes the stable point releases
+# (label=Debian), which carry the fixes that come without an advisory.
 DEBIAN_SECURITY_ORIGINS = (
+    "origin=Debian,codename=${distro_codename},label=Debian",
     "origin=Debian,codename=${distro_codename},label=Debian-Security",
     "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",
 )
