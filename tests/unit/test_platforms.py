@@ -177,7 +177,13 @@ def test_first_run_handles_each_difference(release, data, monkeypatch):
     if cloud_init:
         assert "ssh_pwauth: false" in cloud_init
 
-    # Time from chrony only: the stock systemd-timesyncd goes.
+    # Time from chrony only, from the settings' servers: not the sources.d files or the
+    # DHCP-provided servers Ubuntu's and Debian's stock chrony.conf read, nor timesyncd.
+    chrony = uploads(operations)["/etc/chrony/chrony.conf"]
+    assert not [line for line in chrony.splitlines() if line.startswith(("sourcedir", "confdir"))]
+    assert [
+        line.split()[1] for line in chrony.splitlines() if line.startswith(("server", "pool"))
+    ] == (parse_settings(data).ntp_servers)
     timesyncd = commands(operations, "Time synchronisation | No systemd-timesyncd")
     assert bool(timesyncd) == ubuntu
     assert not timesyncd or timesyncd[0].endswith("remove systemd-timesyncd")
@@ -276,3 +282,15 @@ def test_apparmor_belongs_to_the_host_of_a_container():
     traits = facts["difusor.facts.PlatformTraits"]
     assert decide(facts["server.LinuxDistribution"], traits, "none").apparmor
     assert not decide(facts["server.LinuxDistribution"], traits, "systemd-nspawn").apparmor
+
+
+def test_the_kit_enforces_each_distributions_own_security_origins(release):
+    """The origins the kit writes are the ones the release's stock file enables (recorded
+    with their source), so a host takes the updates its distribution means it to."""
+    recording = load(release)
+    facts = recording["facts"]
+    platform = decide(
+        facts["server.LinuxDistribution"], facts["difusor.facts.PlatformTraits"], "none"
+    )
+    assert list(platform.security_origins) == recording["stock_files"]["unattended_origins"]
+    assert "stock_files.unattended_origins" in recording["sources"]
