@@ -59,6 +59,9 @@ DEBIAN_SECURITY_ORIGINS = (
 # only the Python Compose v1, which the kit does not install.
 DISTRO_COMPOSE = {"Ubuntu": "docker-compose-v2"}
 
+# Releases whose nginx predates 1.19.3 (Ubuntu 22.04: nginx 1.18.0).
+NGINX_BEFORE_1_19_3 = {("Ubuntu", 22)}
+
 # The current host, typed loosely: the decisions are kept on it, as the settings are.
 _current_host: Any = host
 
@@ -86,6 +89,9 @@ class Platform:
     # and a provider's agents (e.g. the SSM agent) are snaps that its refreshes keep patched.
     snapd: bool
     python: tuple[int, int] | None
+    # nginx sets the visitor cookie's Secure, HttpOnly and SameSite with userid_flags since
+    # 1.19.3; Ubuntu 22.04 ships 1.18, where the portal puts them after the cookie's path.
+    nginx_userid_flags: bool
 
     def problems(self) -> list[str]:
         """Why the kit cannot deploy this host (before anything changes)."""
@@ -113,6 +119,7 @@ def decide(distro: Mapping[str, Any], traits: Mapping[str, Any], container: str)
         apparmor=traits["apparmor"] and container == "none",
         snapd=traits["snapd"],
         python=tuple(traits["python"]) if traits["python"] else None,
+        nginx_userid_flags=(name, distro.get("major")) not in NGINX_BEFORE_1_19_3,
     )
 
 

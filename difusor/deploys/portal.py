@@ -23,6 +23,7 @@ from difusor.context import host_settings
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import tls
+from difusor.platform import host_platform
 from difusor.render import put_template, put_text, render
 from difusor.settings import Settings
 
@@ -86,7 +87,8 @@ def content_security_policy(settings: Settings) -> str:
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
 
 
-def nginx_context(settings: Settings) -> dict:
+def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
+    """+ userid_flags: nginx has the userid_flags directive (1.19.3 and later)"""
     real_ip_networks = [str(network) for network in settings.cdn_networks]
     if settings.cdn == "cloudflare":
         real_ip_networks = CLOUDFLARE_NETWORKS + real_ip_networks
@@ -109,6 +111,7 @@ def nginx_context(settings: Settings) -> dict:
         "acme_webroot": paths.ACME_WEBROOT,
         "current": paths.CURRENT_LINK,
         "healthz_file": paths.HEALTHZ_FILE,
+        "userid_flags": userid_flags,
     }
 
 
@@ -190,7 +193,7 @@ def portal():
     nginx_conf = put_template(
         name="nginx configuration",
         template="portal/nginx.conf.j2",
-        context=nginx_context(settings),
+        context=nginx_context(settings, host_platform().nginx_userid_flags),
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )

@@ -194,6 +194,14 @@ def test_first_run_handles_each_difference(release, data, monkeypatch):
     )
     assert commands(operations, "Firewall | Firewall enabled") == ["ufw --force enable"]
 
+    # The visitor cookie's attributes in the syntax the release's nginx knows.
+    nginx = uploads(operations)["/etc/nginx/nginx.conf.difusor-new"]
+    if release == "ubuntu-22.04":  # nginx 1.18: no userid_flags
+        assert "\n    userid_flags" not in nginx
+        assert 'userid_path "/; Secure; HttpOnly; SameSite=Lax";' in nginx
+    else:
+        assert "userid_flags secure httponly samesite=lax;" in nginx
+
     # Docker from the distribution, Compose v2 where packaged; AppArmor is there already.
     engine = " ".join(commands(operations, "Docker | Docker engine") or [])
     assert ("docker-compose-v2" in engine) == ubuntu
