@@ -56,7 +56,9 @@ def load(name: str) -> dict:
     return json.loads((RECORDINGS / f"{name}.json").read_text())
 
 
-def run_deploy(facts: dict[str, Any], data: dict, monkeypatch) -> list[Operation]:
+def run_deploy(
+    facts: dict[str, Any], data: dict, monkeypatch, model: Any = None
+) -> list[Operation]:
     """Prepare deploy.py for one host with ``data`` against ``facts`` (by fact name, and for a
     fact with arguments by "name=value" as in the operation cases); the operations in order
     with the commands each would run."""
@@ -65,17 +67,19 @@ def run_deploy(facts: dict[str, Any], data: dict, monkeypatch) -> list[Operation
         if issubclass(fact_class, ShortFactBase):  # derived from another fact, as pyinfra does
             return fact_class().process_data(get_fact(self, fact_class.fact, *args, **kwargs))
         name = fact_name(fact_class)
+        arguments = {k: v for k, v in kwargs.items() if not k.startswith("_")}
         if name in facts:
             value = facts[name]
-            arguments = {k: v for k, v in kwargs.items() if not k.startswith("_")}
             if isinstance(value, dict) and "by_argument" in value:
                 key = ", ".join(f"{k}={arguments[k]}" for k in sorted(arguments))
                 value = value["by_argument"].get(key, value.get("otherwise"))
-            return copy.deepcopy(value)
-        try:
-            return fact_class().process([])
-        except (IndexError, ValueError, KeyError):
-            return fact_class.default()
+            value = copy.deepcopy(value)
+        else:
+            try:
+                value = fact_class().process([])
+            except (IndexError, ValueError, KeyError):
+                value = fact_class.default()
+        return model.fact(name, arguments, value) if model else value
 
     monkeypatch.setattr(Host, "get_fact", get_fact)
     inventory = Inventory((["recorded-host"], data))
