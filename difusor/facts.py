@@ -208,13 +208,12 @@ class Certificate(FactBase):
 class PlatformTraits(FactBase):
     """
     What tells one install of a release from another, for :mod:`difusor.platform`: whether
-    needrestart and cloud-init are installed, the kernel enforces AppArmor, snapd is there,
+    cloud-init is installed, the kernel enforces AppArmor, snapd is there,
     and the version of the server's python3 (``None`` when absent).
     """
 
     def command(self) -> str:
         return (
-            "echo needrestart=$(test -d /etc/needrestart && echo yes); "
             "echo cloud_init=$(test -d /etc/cloud/cloud.cfg.d && echo yes); "
             "echo apparmor=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null); "
             "echo snapd=$(test -x /usr/bin/snap && echo yes); "
@@ -226,7 +225,6 @@ class PlatformTraits(FactBase):
         raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
         python = raw.get("python", "").split(".")
         return {
-            "needrestart": raw.get("needrestart") == "yes",
             "cloud_init": raw.get("cloud_init") == "yes",
             "apparmor": raw.get("apparmor") == "Y",
             "snapd": raw.get("snapd") == "yes",

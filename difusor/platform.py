@@ -6,7 +6,7 @@ difference between Debian 12, Ubuntu 22.04 and Ubuntu 24.04 is handled in one pl
 reason next to it. The decisions come from facts (``/etc/os-release`` through pyinfra's
 ``LinuxDistribution``, and :class:`difusor.facts.PlatformTraits`): a cloud image and a server
 install of the same release differ (cloud-init, snapd), and so does a host an administrator
-already changed (ssh.socket disabled, needrestart removed).
+already changed (ssh.socket disabled, cloud-init removed).
 
 Where each fact about the stock releases comes from is recorded with the test data,
 ``tests/unit/platforms/*.json``.
@@ -75,9 +75,6 @@ class Platform:
     origins_key: str
     security_origins: tuple[str, ...]
     compose_package: str | None
-    # needrestart (Ubuntu server images) asks which services to restart in the middle of an
-    # apt run, or restarts them by itself: the kit lists only and restarts what it changed.
-    needrestart: bool
     # cloud-init runs set_passwords again on a new instance and would write its own
     # PasswordAuthentication; told the kit's value, it leaves sshd_config as the kit wrote it.
     cloud_init: bool
@@ -114,7 +111,6 @@ def decide(distro: Mapping[str, Any], traits: Mapping[str, Any], container: str)
         origins_key="Allowed-Origins" if ubuntu else "Origins-Pattern",
         security_origins=UBUNTU_SECURITY_ORIGINS if ubuntu else DEBIAN_SECURITY_ORIGINS,
         compose_package=DISTRO_COMPOSE.get(name),
-        needrestart=traits["needrestart"],
         cloud_init=traits["cloud_init"],
         apparmor=traits["apparmor"] and container == "none",
         snapd=traits["snapd"],

@@ -53,12 +53,15 @@ def base_system():
     else:
         files.file(name="No apt proxy", path=APT_PROXY_FILE, present=False)
 
-    if platform.needrestart:
-        put_template(
-            name="needrestart lists, never asks nor restarts during apt runs",
-            template="base/needrestart.conf.j2",
-            dest=NEEDRESTART_FILE,
-        )
+    # needrestart asks which services to restart in the middle of an apt run, or restarts
+    # them by itself. Ubuntu server images have it, and Debian's docker.io recommends it, so
+    # the deploy's own installs bring it: its setting is in place before any apt run, on
+    # every host.
+    put_template(
+        name="needrestart lists, never asks nor restarts during apt runs",
+        template="base/needrestart.conf.j2",
+        dest=NEEDRESTART_FILE,
+    )
     apt.packages(name="Base packages", packages=BASE_PACKAGES, update=True, cache_time=3600)
     put_template(
         name="Unattended security upgrades, never an automatic reboot",

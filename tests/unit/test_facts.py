@@ -110,9 +110,8 @@ def test_chrony_not_running():
 
 
 def test_platform_traits_of_an_ubuntu_image():
-    output = ["needrestart=yes", "cloud_init=yes", "apparmor=Y", "snapd=yes", "python=3.10"]
+    output = ["cloud_init=yes", "apparmor=Y", "snapd=yes", "python=3.10"]
     assert PlatformTraits().process(output) == {
-        "needrestart": True,
         "cloud_init": True,
         "apparmor": True,
         "snapd": True,
@@ -121,9 +120,8 @@ def test_platform_traits_of_an_ubuntu_image():
 
 
 def test_platform_traits_of_a_minimal_host():
-    output = ["needrestart=", "cloud_init=", "apparmor=", "snapd=", "python="]
+    output = ["cloud_init=", "apparmor=", "snapd=", "python="]
     assert PlatformTraits().process(output) == {
-        "needrestart": False,
         "cloud_init": False,
         "apparmor": False,
         "snapd": False,
