@@ -208,15 +208,14 @@ class Certificate(FactBase):
 class PlatformTraits(FactBase):
     """
     What tells one install of a release from another, for :mod:`difusor.platform`: whether
-    cloud-init is installed, the kernel enforces AppArmor, snapd is there,
-    and the version of the server's python3 (``None`` when absent).
+    cloud-init is installed, whether the kernel enforces AppArmor, and the version of the
+    server's python3 (``None`` when absent).
     """
 
     def command(self) -> str:
         return (
             "echo cloud_init=$(test -d /etc/cloud/cloud.cfg.d && echo yes); "
             "echo apparmor=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null); "
-            "echo snapd=$(test -x /usr/bin/snap && echo yes); "
             "echo python=$(python3 -c 'import sys; print(*sys.version_info[:2], sep=\".\")' "
             "2>/dev/null)"
         )
@@ -227,7 +226,6 @@ class PlatformTraits(FactBase):
         return {
             "cloud_init": raw.get("cloud_init") == "yes",
             "apparmor": raw.get("apparmor") == "Y",
-            "snapd": raw.get("snapd") == "yes",
             "python": (int(python[0]), int(python[1]))
             if len(python) == 2 and all(part.isdigit() for part in python)
             else None,

@@ -5,8 +5,11 @@ Every role asks :func:`host_platform` instead of testing names and versions itse
 difference between Debian 12, Ubuntu 22.04 and Ubuntu 24.04 is handled in one place, with the
 reason next to it. The decisions come from facts (``/etc/os-release`` through pyinfra's
 ``LinuxDistribution``, and :class:`difusor.facts.PlatformTraits`): a cloud image and a server
-install of the same release differ (cloud-init, snapd), and so does a host an administrator
-already changed (ssh.socket disabled, cloud-init removed).
+install of the same release differ (cloud-init), and so does a host an administrator already
+changed (ssh.socket disabled, cloud-init removed).
+
+Left alone on purpose: snapd (Ubuntu server and cloud images) listens on no network port,
+and a provider's agents (e.g. the SSM agent) are snaps that its refreshes keep patched.
 
 Where each fact about the stock releases comes from is recorded with the test data,
 ``tests/unit/platforms/*.json``.
@@ -82,9 +85,6 @@ class Platform:
     # its docker-default profile only when apparmor_parser is installed. Never in a container:
     # the profiles belong to its host.
     apparmor: bool
-    # snapd (Ubuntu server and cloud images) is left alone: it listens on no network port,
-    # and a provider's agents (e.g. the SSM agent) are snaps that its refreshes keep patched.
-    snapd: bool
     python: tuple[int, int] | None
     # nginx sets the visitor cookie's Secure, HttpOnly and SameSite with userid_flags since
     # 1.19.3; Ubuntu 22.04 ships 1.18, where the portal puts them after the cookie's path.
@@ -113,7 +113,6 @@ def decide(distro: Mapping[str, Any], traits: Mapping[str, Any], container: str)
         compose_package=DISTRO_COMPOSE.get(name),
         cloud_init=traits["cloud_init"],
         apparmor=traits["apparmor"] and container == "none",
-        snapd=traits["snapd"],
         python=tuple(traits["python"]) if traits["python"] else None,
         nginx_userid_flags=(name, distro.get("major")) not in NGINX_BEFORE_1_19_3,
     )

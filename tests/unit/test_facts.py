@@ -110,21 +110,19 @@ def test_chrony_not_running():
 
 
 def test_platform_traits_of_an_ubuntu_image():
-    output = ["cloud_init=yes", "apparmor=Y", "snapd=yes", "python=3.10"]
+    output = ["cloud_init=yes", "apparmor=Y", "python=3.10"]
     assert PlatformTraits().process(output) == {
         "cloud_init": True,
         "apparmor": True,
-        "snapd": True,
         "python": (3, 10),
     }
 
 
 def test_platform_traits_of_a_minimal_host():
-    output = ["cloud_init=", "apparmor=", "snapd=", "python="]
+    output = ["cloud_init=", "apparmor=", "python="]
     assert PlatformTraits().process(output) == {
         "cloud_init": False,
         "apparmor": False,
-        "snapd": False,
         "python": None,
     }
 
