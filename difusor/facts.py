@@ -634,3 +634,47 @@ class PathStates(FactBase):
             kind, mode, user, group, path = line.split("|", 4)
             states[path] = {"type": kind, "mode": int(mode), "user": user, "group": group}
         return states
+
+
+class PlatformTraits(FactBase):
+    """
+    What tells one install of a release from another, for :mod:`difusor.platform`: whether
+    cloud-init is installed, whether the kernel enforces AppArmor, and the version of the
+    server's python3 (``None`` when absent).
+    """
+
+    def command(self) -> str:
+        return (
+            "echo cloud_init=$(test -d /etc/cloud/cloud.cfg.d && echo yes); "
+            "echo apparmor=$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null); "
+            "echo python=$(python3 -c 'import sys; print(*sys.version_info[:2], sep=\".\")' "
+            "2>/dev/null)"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
+        python = raw.get("python", "").split(".")
+        return {
+            "cloud_init": raw.get("cloud_init") == "yes",
+            "apparmor": raw.get("apparmor") == "Y",
+            "python": (int(python[0]), int(python[1]))
+            if len(python) == 2 and all(part.isdigit() for part in python)
+            else None,
+        }
+
+
+class SshSocket(FactBase):
+    """
+    State of ``ssh.socket``: ``enabled`` and ``active`` as systemctl prints them (empty when
+    the unit does not exist). Ubuntu starts sshd from it by default since 22.10.
+    """
+
+    def command(self) -> str:
+        return (
+            "echo enabled=$(systemctl is-enabled ssh.socket 2>/dev/null); "
+            "echo active=$(systemctl is-active ssh.socket 2>/dev/null)"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
+        return {"enabled": raw.get("enabled", ""), "active": raw.get("active", "")}

@@ -19,11 +19,13 @@ from pyinfra.operations import apt, files, server, systemd
 from difusor.context import host_settings
 from difusor.facts import ContainerType, HostResources
 from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
+from difusor.platform import host_platform
 from difusor.preflight import resource_warnings, unsupported_system
 from difusor.render import put_template
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/80difusor-proxy"
 JOURNALD_FILE = "/etc/systemd/journald.conf.d/60-difusor.conf"
+NEEDRESTART_FILE = "/etc/needrestart/conf.d/60-difusor.conf"
 BASE_PACKAGES = ["unattended-upgrades", "apt-listchanges", "ca-certificates", "curl"]
 
 
@@ -34,6 +36,9 @@ def base_system():
     distro = host.get_fact(LinuxDistribution)
     problem = unsupported_system(distro["name"], distro["major"], distro["minor"])
     if problem:
+        raise DeployError(f"{host.name}: {problem}")
+    platform = host_platform()
+    for problem in platform.problems():
         raise DeployError(f"{host.name}: {problem}")
     for warning in resource_warnings(host.get_fact(HostResources)):
         logger.warning(f"{host.name}: preflight: {warning}")
@@ -48,6 +53,15 @@ def base_system():
     else:
         files.file(name="No apt proxy", path=APT_PROXY_FILE, present=False)
 
+    # needrestart asks which services to restart in the middle of an apt run, or restarts
+    # them by itself. Ubuntu server images have it, and Debian's docker.io recommends it, so
+    # the deploy's own installs bring it: its setting is in place before any apt run, on
+    # every host.
+    put_template(
+        name="needrestart lists, never asks nor restarts during apt runs",
+        template="base/needrestart.conf.j2",
+        dest=NEEDRESTART_FILE,
+    )
     apt.packages(name="Base packages", packages=BASE_PACKAGES, update=True, cache_time=3600)
     put_template(
         name="Unattended security upgrades, never an automatic reboot",
@@ -57,6 +71,10 @@ def base_system():
     put_template(
         name="Unattended upgrades policy",
         template="base/52difusor-unattended-upgrades.j2",
+        context={
+            "origins_key": platform.origins_key,
+            "origins": platform.security_origins,
+        },
         dest="/etc/apt/apt.conf.d/52difusor-unattended-upgrades",
     )
 

@@ -27,6 +27,7 @@ from pyinfra.operations import apt, files, server, systemd
 from difusor.context import host_settings
 from difusor.deploys.restart import restart_policy
 from difusor.operations import services
+from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
 
@@ -39,8 +40,6 @@ PACKAGES = {
     "distro": ["docker.io"],
     "docker-ce": ["docker-ce", "docker-ce-cli", "containerd.io", "docker-compose-plugin"],
 }
-# Compose v2 as a plugin, where the distribution packages it (Ubuntu 24.04, Debian 13).
-DISTRO_COMPOSE = {("Ubuntu", 24): "docker-compose-v2"}
 
 
 def docker_networks(settings: Settings) -> list[str]:
@@ -112,11 +111,13 @@ def docker_group(settings: Settings) -> None:
         server.group(name="docker group", group=DOCKER_GROUP, system=True)
 
 
-def engine_packages(settings: Settings, distro: LinuxDistributionDict) -> list[str]:
-    compose = DISTRO_COMPOSE.get((str(distro["name"]), distro["major"] or 0))
-    if settings.docker_source == "distro" and compose:
-        return [*PACKAGES["distro"], compose]
-    return PACKAGES[settings.docker_source]
+def engine_packages(settings: Settings, platform: Platform) -> list[str]:
+    packages = list(PACKAGES[settings.docker_source])
+    if settings.docker_source == "distro" and platform.compose_package:
+        packages.append(platform.compose_package)
+    if platform.apparmor:
+        packages.append("apparmor")
+    return packages
 
 
 @deploy("Docker")
@@ -140,7 +141,7 @@ def docker():
         )
     apt.packages(
         name="Docker engine",
-        packages=engine_packages(settings, distro),
+        packages=engine_packages(settings, host_platform()),
         update=settings.docker_source == "docker-ce",
     )
 

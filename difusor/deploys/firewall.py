@@ -57,6 +57,7 @@ def firewall():
             line=f"^{ufw_key}=.*$",
             replace=f"{ufw_key}={SYSCTL_NETWORK[key]}",
         )
+    ufw.ipv6(name="Firewall handles IPv6")
     ufw.rules(name="Firewall rules", rules=desired_rules(settings))
     ufw.policy(name="Firewall policies", incoming="deny", outgoing="allow", routed="deny")
     ufw.enabled(name="Firewall enabled")

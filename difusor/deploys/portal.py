@@ -24,6 +24,7 @@ from difusor.deploys.restart import restart_policy
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
+from difusor.platform import host_platform
 from difusor.render import put_template, put_text, render
 from difusor.settings import Settings
 
@@ -105,7 +106,8 @@ def real_ip_networks(settings: Settings) -> list[str]:
     return networks
 
 
-def nginx_context(settings: Settings) -> dict:
+def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
+    """+ userid_flags: nginx has the userid_flags directive (1.19.3 and later)"""
     return {
         "domain": settings.portal_domain,
         "portal_mode": settings.portal_mode,
@@ -128,6 +130,7 @@ def nginx_context(settings: Settings) -> dict:
         "access_log": paths.NGINX_ACCESS_LOG,
         "error_log": paths.NGINX_ERROR_LOG,
         "ban_lists": [ban_list(jail) for jail in PORTAL_JAILS],
+        "userid_flags": userid_flags,
     }
 
 
@@ -218,7 +221,7 @@ def portal():
     nginx_conf = put_template(
         name="nginx configuration",
         template="portal/nginx.conf.j2",
-        context=nginx_context(settings),
+        context=nginx_context(settings, host_platform().nginx_userid_flags),
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )

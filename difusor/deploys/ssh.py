@@ -24,6 +24,7 @@ from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
 from difusor.deploys.restart import restart_policy
 from difusor.facts import Passwd
 from difusor.operations import accounts, services, ssh
+from difusor.platform import host_platform
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -33,6 +34,7 @@ OPERATOR_COMMENT = "difusor operator"
 # Groups that make an account root-equivalent.
 PRIVILEGED_GROUPS = (OPERATORS_GROUP, DOCKER_GROUP)
 SSH_PACKAGES = ["openssh-server", "sudo"]
+CLOUD_INIT_SSH_FILE = "/etc/cloud/cloud.cfg.d/90-difusor-ssh.cfg"
 
 
 def sshd_context(settings: Settings) -> dict:
@@ -124,6 +126,14 @@ def ssh_access():
         validate="sshd -t -f {path}",
         mode="600",
     )
+    ssh.listens_itself(name="sshd listens as configured (ssh.service, not ssh.socket)")
+    if host_platform().cloud_init:
+        put_template(
+            name="cloud-init keeps sshd's password setting",
+            template="ssh/cloud-init-ssh.cfg.j2",
+            context={"password_authentication": settings.ssh_password_authentication},
+            dest=CLOUD_INIT_SSH_FILE,
+        )
     restart_policy("ssh")
     services.running(name="sshd running", unit="ssh")
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)

@@ -1,5 +1,5 @@
 """
-Manage ufw, which pyinfra does not cover: default policies, the rule set, enabling.
+Manage ufw, which pyinfra does not cover: IPv6, the rule set, default policies, enabling.
 
 Every operation reads :class:`difusor.facts.UfwState` first and does nothing when ufw
 already says what is asked.
@@ -8,6 +8,7 @@ Example::
 
     from difusor.operations import ufw
 
+    ufw.ipv6()
     ufw.rules(rules=["allow 443/tcp", "allow from 203.0.113.0/28 to any port 22 proto tcp"])
     ufw.policy(incoming="deny", outgoing="allow", routed="deny")
     ufw.enabled()
@@ -31,16 +32,36 @@ def _rule_arguments(rule: str) -> list[QuoteString]:
 
 
 @operation()
-def rules(rules: list[str], exclusive: bool = True):
+def ipv6():
+    """
+    Turn on ufw's IPv6 support (``IPV6=yes``), before any rule: without it ufw silently keeps
+    only the IPv4 half of every rule added. A running ufw is reloaded to apply it.
+    """
+    state = host.get_fact(UfwState)
+    if state["ipv6"]:
+        host.noop("ufw handles IPv6")
+        return
+    yield "sed -i 's/^IPV6=.*/IPV6=yes/' /etc/default/ufw"
+    if state["enabled"]:
+        yield "ufw reload"
+
+
+@operation()
+def rules(rules: list[str], exclusive: bool = True, ipv6: bool = True):
     """
     Make ufw's user rules the given ones.
 
     + rules: rules in the syntax ``ufw show added`` prints, without the leading ``ufw``
     + exclusive: delete user rules that are not listed (after adding the new ones, so a
       replaced rule never leaves a gap)
+    + ipv6: the rules are for IPv6 too (after :func:`ipv6`). Rules ufw took while its IPv6
+      support was off have no IPv6 half: they are all given again, and ufw adds what is
+      missing and skips what it has
     """
-    current = host.get_fact(UfwState)["rules"]
-    missing = [rule for rule in rules if rule not in current]
+    state = host.get_fact(UfwState)
+    current = state["rules"]
+    redo = ipv6 and not state["ipv6"]
+    missing = [rule for rule in rules if redo or rule not in current]
     unwanted = [rule for rule in current if rule not in rules] if exclusive else []
     if not missing and not unwanted:
         host.noop(f"ufw has the {len(rules)} rules")
@@ -56,22 +77,17 @@ def policy(
     incoming: str = "deny",
     outgoing: str = "allow",
     routed: str = "deny",
-    ipv6: bool = True,
     logging: str = "low",
 ):
     """
-    Set ufw's default policies, IPv6 support and logging level.
+    Set ufw's default policies and logging level.
 
     + incoming/outgoing/routed: ``allow``, ``deny`` or ``reject``
-    + ipv6: keep ``IPV6=yes``; without it ufw silently ignores every IPv6 rule
     + logging: ``off``, ``low``, ``medium``, ``high`` or ``full``
     """
     state = host.get_fact(UfwState)
     wanted = {"incoming": incoming, "outgoing": outgoing, "routed": routed}
     changed = False
-    if ipv6 and not state["ipv6"]:
-        changed = True
-        yield "sed -i 's/^IPV6=.*/IPV6=yes/' /etc/default/ufw"
     for direction in DIRECTIONS:
         if state["defaults"].get(direction) != wanted[direction]:
             changed = True

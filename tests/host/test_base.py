@@ -1,9 +1,12 @@
 """Base system: packages, time zone, unattended upgrades, sysctl, journal."""
 
+import re
+
 import pytest
 
-from difusor.deploys.base import APT_PROXY_FILE, BASE_PACKAGES, JOURNALD_FILE
+from difusor.deploys.base import APT_PROXY_FILE, BASE_PACKAGES, JOURNALD_FILE, NEEDRESTART_FILE
 from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
+from difusor.platform import DEBIAN_SECURITY_ORIGINS, UBUNTU_SECURITY_ORIGINS
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +28,23 @@ def test_unattended_security_upgrades(host):
     assert 'APT::Periodic::Unattended-Upgrade "1";' in config
     assert 'Unattended-Upgrade::Automatic-Reboot "false";' in config
     assert host.service("unattended-upgrades").is_enabled
+
+
+def test_security_origins_are_exactly_the_distributions(host):
+    """Whatever the image's 50unattended-upgrades lists, the origins are the kit's (Ubuntu's
+    security pocket and ESM, or Debian's security archive), and only those."""
+    ubuntu = host.system_info.distribution == "ubuntu"
+    key = "Allowed-Origins" if ubuntu else "Origins-Pattern"
+    wanted = UBUNTU_SECURITY_ORIGINS if ubuntu else DEBIAN_SECURITY_ORIGINS
+    dump = host.check_output("apt-config dump")
+    found = re.findall(rf'^Unattended-Upgrade::{key}:: "(.*)";$', dump, re.MULTILINE)
+    assert found == list(wanted)
+    other = "Origins-Pattern" if ubuntu else "Allowed-Origins"
+    assert not re.findall(rf"^Unattended-Upgrade::{other}:: ", dump, re.MULTILINE)
+
+
+def test_needrestart_never_asks(host):
+    assert host.file(NEEDRESTART_FILE).contains(r"^\$nrconf{restart} = 'l';$")
 
 
 def test_apt_proxy_matches_settings(host, settings):

@@ -21,6 +21,14 @@ def test_daemon_configuration_in_effect(info, settings):
     assert info["CgroupVersion"] == "2"
 
 
+def test_containers_confined_by_apparmor_where_the_kernel_enforces_it(host, info):
+    in_container = host.run("systemd-detect-virt --container").stdout.strip() not in ("", "none")
+    enabled = host.run("cat /sys/module/apparmor/parameters/enabled").stdout.strip() == "Y"
+    if in_container or not enabled:
+        pytest.skip("AppArmor belongs to the host of this container, or the kernel has it off")
+    assert any("name=apparmor" in option for option in info["SecurityOptions"])
+
+
 def test_daemon_json(host, settings):
     daemon = json.loads(host.file("/etc/docker/daemon.json").content_string)
     assert daemon["log-opts"] == {

@@ -3,7 +3,7 @@
 import pytest
 
 from difusor import hardening, paths
-from difusor.deploys.ssh import OPERATORS_GROUP, SSH_PACKAGES
+from difusor.deploys.ssh import CLOUD_INIT_SSH_FILE, OPERATORS_GROUP, SSH_PACKAGES
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,26 @@ def test_root_keys_are_exactly_the_settings(host, settings, sshd):
     assert (keys.user, keys.group, keys.mode) == ("root", "root", 0o600)
     assert keys.content_string.splitlines() == settings.root_ssh_keys
     assert f"{paths.AUTHORIZED_KEYS_DIR}/%u" in sshd["authorizedkeysfile"].split()
+
+
+def test_sshd_listens_itself_not_from_ssh_socket(host):
+    """Ubuntu 24.04 starts sshd from ssh.socket: the deploy leaves it to ssh.service, which
+    binds what sshd_config says and applies it on every reload."""
+    assert host.run("systemctl is-enabled ssh.socket").stdout.strip() != "enabled"
+    assert host.run("systemctl is-active ssh.socket").stdout.strip() != "active"
+    listening = host.check_output("ss -Htlnp 'sport = :22'")
+    assert "sshd" in listening and "systemd" not in listening
+
+
+def test_no_drop_in_can_override_the_kit(host):
+    """A cloud image's sshd_config.d/50-cloud-init.conf (PasswordAuthentication yes) would
+    win over the kit's file if it were included."""
+    lines = host.file("/etc/ssh/sshd_config").content_string.splitlines()
+    assert not [line for line in lines if line.strip().lower().startswith("include")]
+
+
+def test_cloud_init_keeps_the_password_setting(host, settings):
+    if not host.file("/etc/cloud/cloud.cfg.d").is_directory:
+        pytest.skip("no cloud-init on this host")
+    wanted = "true" if settings.ssh_password_authentication else "false"
+    assert host.file(CLOUD_INIT_SSH_FILE).contains(f"^ssh_pwauth: {wanted}$")

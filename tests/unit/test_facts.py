@@ -11,7 +11,9 @@ from difusor.facts import (
     HostResources,
     Passwd,
     PathStates,
+    PlatformTraits,
     SshClientAddress,
+    SshSocket,
     Tree,
     UfwState,
     UnitState,
@@ -203,3 +205,30 @@ def test_path_states_of_real_paths(tmp_path):
     assert set(states) == set(paths[:2])
     assert states[paths[0]]["type"] == "directory" and states[paths[0]]["mode"] == 2750
     assert states[paths[1]]["type"] == "regular empty file"
+
+
+def test_platform_traits_of_an_ubuntu_image():
+    output = ["cloud_init=yes", "apparmor=Y", "python=3.10"]
+    assert PlatformTraits().process(output) == {
+        "cloud_init": True,
+        "apparmor": True,
+        "python": (3, 10),
+    }
+
+
+def test_platform_traits_of_a_minimal_host():
+    output = ["cloud_init=", "apparmor=", "python="]
+    assert PlatformTraits().process(output) == {
+        "cloud_init": False,
+        "apparmor": False,
+        "python": None,
+    }
+
+
+def test_ssh_socket_states():
+    assert SshSocket().process(["enabled=enabled", "active=active"]) == {
+        "enabled": "enabled",
+        "active": "active",
+    }
+    # A release without the unit: systemctl prints nothing on stdout.
+    assert SshSocket().process(["enabled=", "active="]) == {"enabled": "", "active": ""}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pyinfra.facts.server import LinuxDistributionDict
 
-from difusor import hardening, paths
+from difusor import hardening, paths, platform
 from difusor.deploys import docker, intrusion, portal, publisher, receiver, ssh
 from difusor.deploys.firewall import desired_rules
 from difusor.render import TEMPLATES, TemplateContextError, render, template_variables
@@ -43,7 +43,12 @@ def template_contexts(settings) -> dict[str, dict]:
     ubuntu = LinuxDistributionDict(name="Ubuntu", major=24, minor=4, release_meta={})
     return {
         "base/20auto-upgrades.j2": {},
-        "base/52difusor-unattended-upgrades.j2": {},
+        "base/52difusor-unattended-upgrades.j2": {
+            "origins_key": "Allowed-Origins",
+            "origins": platform.UBUNTU_SECURITY_ORIGINS,
+        },
+        "base/needrestart.conf.j2": {},
+        "ssh/cloud-init-ssh.cfg.j2": {"password_authentication": False},
         "base/apt-proxy.conf.j2": {"proxy": "http://proxy.example:3128"},
         "base/journald.conf.j2": {"max_use_mb": 512, "retention_days": 120},
         "base/restart-policy.conf.j2": {"service": "nginx", "restart_seconds": 2},
@@ -254,13 +259,3 @@ def test_operators_join_the_docker_group_only_when_asked(valid_data):
     ]
     # A retired operator leaves it whatever the setting says.
     assert docker.DOCKER_GROUP in ssh.PRIVILEGED_GROUPS
-
-
-def test_docker_engine_packages(valid_data):
-    settings = parse_settings(valid_data)
-    noble = LinuxDistributionDict(name="Ubuntu", major=24, minor=4, release_meta={})
-    bookworm = LinuxDistributionDict(name="Debian", major=12, minor=None, release_meta={})
-    assert docker.engine_packages(settings, noble) == ["docker.io", "docker-compose-v2"]
-    assert docker.engine_packages(settings, bookworm) == ["docker.io"]
-    docker_ce = parse_settings(dict(valid_data, docker_source="docker-ce"))
-    assert docker.engine_packages(docker_ce, noble) == docker.PACKAGES["docker-ce"]

@@ -19,6 +19,7 @@ from difusor.rehearsal.vagrant.rehearse import (
     MGMT_PREFIX,
     helpers,
     leftovers,
+    rehearsal_box,
     rehearsal_env,
 )
 
@@ -151,3 +152,10 @@ def test_vagrant_helpers_serve_only_the_management_network(tmp_path):
     assert [line for line in ntp_lines if line.startswith("allow ")] == [f"allow {MGMT_PREFIX}"]
     assert ntp.netns is None  # on this machine, not in a lab namespace
     assert {proxy.conf.parent, ntp.conf.parent} == {tmp_path}
+
+
+def test_rehearsal_runs_on_a_public_box_when_one_is_named():
+    assert rehearsal_box({}) == "difusor/debian-12"
+    assert rehearsal_box({"DIFUSOR_BOX": "generic/ubuntu2404"}) == "generic/ubuntu2404"
+    env = rehearsal_env(Path("/tmp/w"), Path("/tmp/w/rehearsal.env"), "generic/ubuntu2204")
+    assert env["DIFUSOR_BOX"] == "generic/ubuntu2204"

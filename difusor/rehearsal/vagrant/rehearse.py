@@ -8,6 +8,11 @@ and the same kind of summary as the nspawn lab.
     python -m difusor.rehearsal.vagrant box           # only build/add the box
     python -m difusor.rehearsal.vagrant down          # destroy a VM left by an interrupted run
 
+With ``DIFUSOR_BOX`` set to a public libvirt box (``generic/ubuntu2204``,
+``generic/ubuntu2404``), the same rehearsal runs on that box instead of the local Debian 12
+one: ``vagrant up`` downloads it, and the VM's apt reaches the Ubuntu archive through the
+proxy, so the machine needs internet access.
+
 On this kind of machine (root, no systemd, no usable KVM, no internet but the Debian
 registry) it also:
 
@@ -92,10 +97,15 @@ def default_workdir() -> Path:
     )
 
 
-def rehearsal_env(workdir: Path, env_file: Path) -> dict[str, str]:
+def rehearsal_box(env: os._Environ | dict = os.environ) -> str:
+    """The local Debian 12 box, or the public box ``DIFUSOR_BOX`` names."""
+    return env.get("DIFUSOR_BOX") or BOX_NAME
+
+
+def rehearsal_env(workdir: Path, env_file: Path, box: str = BOX_NAME) -> dict[str, str]:
     """What every vagrant, pyinfra and pytest command of the rehearsal runs with."""
     return {
-        "DIFUSOR_BOX": BOX_NAME,
+        "DIFUSOR_BOX": box,
         "DIFUSOR_LIBVIRT_DRIVER": "qemu",  # TCG: no usable KVM here
         "DIFUSOR_LIBVIRT_NETWORK_MODE": "none",  # isolated: nothing routed through this machine
         "VAGRANT_DEFAULT_PROVIDER": "libvirt",
@@ -307,7 +317,7 @@ class VagrantRehearsal:
             write_file(
                 self.env_file, f"DIFUSOR_RSYNC_PASSWORD={secrets.token_urlsafe(24)}\n", 0o600
             )
-        os.environ.update(rehearsal_env(self.workdir, self.env_file))
+        os.environ.update(rehearsal_env(self.workdir, self.env_file, rehearsal_box()))
 
     def vagrant(
         self,
@@ -364,19 +374,12 @@ class VagrantRehearsal:
     # -- steps
     def up(self) -> None:
         ensure_host_packages()
-        builder = BoxBuilder()
-        box = builder.ensure()
-        built = (
-            f"built in {box.built_seconds:.0f} s"
-            if box.built_seconds is not None
-            else "reused from the cache"
-        )
-        self.figures.box = f"{box.name} {box.version}, {built}"
-        self.summary.add("local box, no download", True, f"{box.file.name}: {self.figures.box}")
-        self.libvirt.start()
-        builder.add(box)
-        for volume in stale_box_volumes(sorted(self.libvirt.inventory()["volumes"]), box.version):
-            self.libvirt.remove("volumes", volume)
+        if os.environ["DIFUSOR_BOX"] == BOX_NAME:
+            self.local_box()
+        else:
+            self.figures.box = os.environ["DIFUSOR_BOX"]
+            self.summary.add("public box", True, f"{self.figures.box}, downloaded by vagrant")
+            self.libvirt.start()
         if self.machine_exists():
             log.info("a VM of an earlier run exists: destroying it first")
             self.down_vm()
@@ -392,6 +395,22 @@ class VagrantRehearsal:
         for helper in self.helpers:
             helper.start()
         write_file(self.ssh_config, self.vagrant("ssh-config").stdout)
+
+    def local_box(self) -> None:
+        """The box built from the lab's Debian 12 rootfs: no download."""
+        builder = BoxBuilder()
+        box = builder.ensure()
+        built = (
+            f"built in {box.built_seconds:.0f} s"
+            if box.built_seconds is not None
+            else "reused from the cache"
+        )
+        self.figures.box = f"{box.name} {box.version}, {built}"
+        self.summary.add("local box, no download", True, f"{box.file.name}: {self.figures.box}")
+        self.libvirt.start()
+        builder.add(box)
+        for volume in stale_box_volumes(sorted(self.libvirt.inventory()["volumes"]), box.version):
+            self.libvirt.remove("volumes", volume)
 
     def deploys(self) -> bool:
         log.info(

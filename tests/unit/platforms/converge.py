@@ -1,0 +1,315 @@
+"""
+The host a first run leaves: its commands applied to a model of the recorded host (files,
+packages, units, accounts, sysctls, ufw), and the facts a second run asks read back from that
+model. Only the command shapes the deploy produces are understood; any other command fails
+the test that applies it, so the second run never passes on a state the model guessed.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime
+from hashlib import md5, sha1, sha256
+from typing import Any
+
+
+@dataclass
+class Node:
+    kind: str  # file, dir, link
+    user: str = "root"
+    group: str = "root"
+    mode: int = 644
+    content: str = ""
+    target: str = ""
+
+
+@dataclass
+class Model:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    packages: dict[str, list[str]] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+    enabled: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+    users: dict[str, dict] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    sysctl: dict[str, int] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # set outright (ufw, ssh.socket, ...)
+    ufw_before: dict = field(default_factory=dict)
+
+    def directory(self, path: str) -> None:
+        parts = path.rstrip("/").split("/")
+        for end in range(2, len(parts) + 1):
+            self.nodes.setdefault("/".join(parts[:end]), Node("dir", mode=755))
+
+    def write(self, path: str, content: str) -> None:
+        self.directory(path.rsplit("/", 1)[0])
+        node = self.nodes.get(path)
+        if node and node.kind == "file":
+            node.content = content
+        else:
+            self.nodes[path] = Node("file", content=content)
+
+    # -- commands ---------------------------------------------------------------------------
+    def run(self, command: str) -> None:
+        if command.startswith("upload "):
+            head, _, content = command.partition("\n")
+            self.write(head.removeprefix("upload "), content)
+            return
+        command = re.sub(r"^(DEBIAN_FRONTEND|REQUESTS_CA_BUNDLE)=\S+ ", "", command)
+        for handler in HANDLERS:
+            match = re.fullmatch(handler[0], command, re.DOTALL)
+            if match:
+                handler[1](self, match)
+                return
+        raise AssertionError(f"the converged model does not know this command: {command!r}")
+
+    # -- facts ------------------------------------------------------------------------------
+    def fact(self, name: str, arguments: dict, recorded: Any) -> Any:
+        path = arguments.get("path")
+        node = self.nodes.get(path) if path else None
+        if name == "difusor.facts.Certificate":
+            return copy.deepcopy(self.facts.get(name, {}).get(path, recorded))
+        if name in self.facts:
+            return copy.deepcopy(self.facts[name])
+        if name in ("files.File", "files.Directory", "files.Link"):
+            kind = {"files.File": "file", "files.Directory": "dir", "files.Link": "link"}[name]
+            if node is None:
+                return recorded
+            if node.kind != kind:
+                return False
+            info: dict[str, Any] = {"user": node.user, "group": node.group, "mode": node.mode}
+            if kind == "file":
+                info.update(size=len(node.content), mtime=datetime.now())
+            if kind == "link":
+                info["link_target"] = node.target
+            return info
+        digests = {"files.Sha1File": sha1, "files.Sha256File": sha256, "files.Md5File": md5}
+        if name in digests:
+            if node is None or node.kind != "file":
+                return recorded
+            return digests[name](node.content.encode()).hexdigest()
+        if name == "files.FindInFile":
+            if node is None or node.kind != "file":
+                return recorded
+            # grep's POSIX classes, as pyinfra's patterns use them
+            pattern = re.compile(arguments["pattern"].replace("[:space:]", r"\s"))
+            return [line for line in node.content.splitlines() if pattern.search(line)]
+        if name == "deb.DebPackages":
+            installed = {**(recorded or {}), **self.packages}
+            return {package: v for package, v in installed.items() if package not in self.removed}
+        if name == "files.Block":
+            if node is None or node.kind != "file":
+                return recorded
+            begin = arguments["marker"].format(mark="BEGIN")
+            end = arguments["marker"].format(mark="END")
+            lines = node.content.splitlines()
+            if begin not in lines:
+                return []
+            return lines[lines.index(begin) + 1 : lines.index(end)]
+        if name == "systemd.SystemdStatus":
+            return {unit: unit in self.running for unit in arguments["services"]}
+        if name == "systemd.SystemdEnabled":
+            return {unit: unit in self.enabled for unit in arguments["services"]}
+        if name == "server.Users":
+            return {**(recorded or {}), **copy.deepcopy(self.users)}
+        if name == "server.Groups":
+            return sorted(set(recorded or []) | self.groups)
+        if name == "server.Sysctl":
+            return {key: self.sysctl[key] for key in arguments["keys"] if key in self.sysctl}
+        return recorded
+
+
+def _mkdir(model: Model, match: re.Match) -> None:
+    model.directory(match["path"])
+
+
+def _chmod(model: Model, match: re.Match) -> None:
+    model.nodes[match["path"]].mode = int(match["mode"])
+
+
+def _chown(model: Model, match: re.Match) -> None:
+    node = model.nodes[match["path"]]
+    node.user, _, group = match["owner"].partition(":")
+    node.group = group or node.group
+
+
+def _link(model: Model, match: re.Match) -> None:
+    model.directory(match["path"].rsplit("/", 1)[0])
+    model.nodes[match["path"]] = Node("link", target=match["target"])
+
+
+def _move(model: Model, match: re.Match) -> None:
+    model.nodes[match["dest"]] = model.nodes.pop(match["src"])
+
+
+def _append(model: Model, match: re.Match) -> None:
+    line = shlex.split(match["line"])[0]
+    node = model.nodes.get(match["path"]) or Node("file")
+    model.nodes[match["path"]] = node
+    node.content += line + "\n"
+
+
+def _install(model: Model, match: re.Match) -> None:
+    for package in match["packages"].split():
+        model.packages[package] = ["installed"]
+
+
+def _remove(model: Model, match: re.Match) -> None:
+    for package in match["packages"].split():
+        model.packages.pop(package, None)
+        model.removed.add(package)
+
+
+def _systemctl(model: Model, match: re.Match) -> None:
+    verb, unit = match["verb"], match["unit"]
+    if verb in ("start", "restart", "reload"):
+        model.running.add(unit)
+    elif verb == "enable":
+        model.enabled.add(unit)
+
+
+def _sysctl(model: Model, match: re.Match) -> None:
+    model.sysctl[match["key"]] = int(match["value"])
+
+
+def _groupadd(model: Model, match: re.Match) -> None:
+    model.groups.add(match["group"])
+
+
+def _useradd(model: Model, match: re.Match) -> None:
+    words = shlex.split(match["options"])
+    name = words[-1]
+    options = {
+        flag: value
+        for flag, value in itertools.pairwise(words)
+        if flag in ("-d", "-s", "-g", "-G", "-c")
+    }
+    model.users[name] = {
+        "home": options.get("-d"),
+        "shell": options.get("-s"),
+        "group": options.get("-g", name),
+        "groups": options["-G"].split(",") if "-G" in options else [],
+        "comment": options.get("-c"),
+    }
+    if "-g" not in options:
+        model.groups.add(name)
+
+
+def _timezone(model: Model, match: re.Match) -> None:
+    model.facts["server.Timezone"] = match["zone"]
+
+
+def _moduli(model: Model, match: re.Match) -> None:
+    model.facts["difusor.facts.WeakModuli"] = 0
+
+
+def _ssh_service(model: Model, match: re.Match) -> None:
+    model.facts["difusor.facts.SshSocket"] = {"enabled": "disabled", "active": "inactive"}
+    model.running.add("ssh.service")
+    model.enabled.add("ssh.service")
+
+
+def _certificate(model: Model, match: re.Match) -> None:
+    """openssl req or certbot: a certificate for the domain, and certbot's renewal file."""
+    words = shlex.split(match[0])
+    domain = (
+        words[words.index("-subj") + 1].removeprefix("/CN=")
+        if "-subj" in words
+        else (words[words.index("--domain") + 1])
+    )
+    if words[0] == "openssl":
+        certificate, key = words[words.index("-out") + 1], words[words.index("-keyout") + 1]
+        issuer = f"CN = {domain}"
+    else:
+        certificate = f"/etc/letsencrypt/live/{domain}/fullchain.pem"
+        key = f"/etc/letsencrypt/live/{domain}/privkey.pem"
+        server = words[words.index("--server") + 1]
+        model.write(f"/etc/letsencrypt/renewal/{domain}.conf", f"server = {server}\n")
+        issuer = server
+    model.write(certificate, "certificate")
+    model.write(key, "key")
+    model.facts.setdefault("difusor.facts.Certificate", {})[certificate] = {
+        "names": [domain],
+        "serial": "01",
+        "not_after": "later",
+        "issuer": issuer,
+    }
+
+
+def _ufw(model: Model, match: re.Match) -> None:
+    state = model.facts.setdefault("difusor.facts.UfwState", copy.deepcopy(model.ufw_before))
+    words = shlex.split(match["arguments"])
+    if words[:2] == ["--force", "enable"]:
+        state["enabled"] = True
+    elif words[0] == "default":
+        state["defaults"][words[2]] = words[1]
+    elif words[0] == "logging":
+        state["logging"] = words[1]
+    elif words[:2] == ["--force", "delete"]:
+        state["rules"].remove(_ufw_rule(words[2:]))
+    elif words[0] != "reload":
+        rule = _ufw_rule(words)
+        if rule not in state["rules"]:
+            state["rules"].append(rule)
+
+
+def _ufw_rule(words: list[str]) -> str:
+    """A rule as ``ufw show added`` prints it: the comment quoted."""
+    if "comment" in words:
+        at = words.index("comment") + 1
+        words = [*words[:at], f"'{words[at]}'", *words[at + 1 :]]
+    return " ".join(words)
+
+
+def _ufw_ipv6(model: Model, match: re.Match) -> None:
+    state = model.facts.setdefault("difusor.facts.UfwState", copy.deepcopy(model.ufw_before))
+    state["ipv6"] = True
+
+
+def _touch(model: Model, match: re.Match) -> None:
+    if match["path"] not in model.nodes:
+        model.write(match["path"], "")
+
+
+def _block(model: Model, match: re.Match) -> None:
+    """pyinfra's files.block appending its marked block to the file."""
+    node = model.nodes.get(match["path"]) or Node("file")
+    model.nodes[match["path"]] = node
+    node.content += match["block"] + "\n"
+
+
+def _ignore(model: Model, match: re.Match) -> None:
+    """Checks and refreshes that change no state the deploy reads."""
+
+
+HANDLERS: list[tuple[str, Any]] = [
+    (r"mkdir -p (?P<path>\S+)", _mkdir),
+    (r"chmod (?P<mode>\d+) (?P<path>\S+)", _chmod),
+    (r"chown (?P<owner>\S+) (?P<path>\S+)", _chown),
+    (r"ln -sf? (?P<target>\S+) (?P<path>\S+)", _link),
+    (r"mv -f (?P<src>\S+) (?P<dest>\S+)", _move),
+    (r"echo (?P<line>.+) >> (?P<path>\S+)", _append),
+    (r"apt-get -y .* install (?P<packages>.+)", _install),
+    (r"apt-get -y .* remove (?P<packages>.+)", _remove),
+    (r"systemctl (?P<verb>start|restart|reload|enable) (?P<unit>\S+)", _systemctl),
+    (r"sysctl (?P<key>[\w.]+)=(?P<value>\d+)", _sysctl),
+    (r"groupadd (?:-r )?(?P<group>\S+)", _groupadd),
+    (r"useradd (?P<options>.+)", _useradd),
+    (r"timedatectl set-timezone (?P<zone>\S+)", _timezone),
+    (r"awk .* /etc/ssh/moduli > .*", _moduli),
+    (r"systemctl disable --now ssh\.socket && .*", _ssh_service),
+    (r"(openssl req|certbot certonly) .*", _certificate),
+    (r"sed -i 's/\^IPV6=\.\*/IPV6=yes/' /etc/default/ufw", _ufw_ipv6),
+    (r"ufw (?P<arguments>.+)", _ufw),
+    (r"touch (?P<path>\S+)", _touch),
+    (
+        r"OUT=.*awk '\{\{print\}\}' (?P<path>\S+) .*"
+        r"<<'PYINFRAHERE'\n(?P<block>.*)\nPYINFRAHERE\n.*",
+        _block,
+    ),
+    (r"apt-get update|systemctl daemon-reload|(visudo|sshd|nginx) .*", _ignore),
+]
