@@ -240,6 +240,9 @@ def test_docker_daemon_json_and_firewall_rules(valid_data):
     rules = docker.after_rules(settings)
     assert rules.startswith("*filter") and rules.rstrip().endswith("COMMIT")
     assert "-A DOCKER-USER -j ufw-user-forward" in rules
+    assert rules.index("--ctorigdst 127.0.0.0/8 -j ufw-docker-deny") < rules.index(
+        "-j ufw-user-forward"
+    )
     assert "-A DOCKER-USER -d 172.30.0.0/16 -j ufw-docker-deny" in rules
     assert "-A DOCKER-USER -d 172.29.0.0/24 -j ufw-docker-deny" in rules
 
