@@ -7,6 +7,7 @@ from the lab's namespaces, not even by a neighbour that addresses 127.0.0.1 or t
 directly. The portal goes back to static mode at the end.
 """
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -42,11 +43,13 @@ def port(lab, settings) -> Iterator[int]:
         yield port
 
 
-def fetch(lab, settings, url: str, ns: str = "public") -> tuple[str, str]:
-    """(headers, body) of one request from a lab namespace, headers lower-cased."""
+def fetch(lab, settings, url: str, times: int = 1) -> list[tuple[str, str]]:
+    """(headers lower-cased, body) of each of ``times`` requests for the URL from `public`,
+    back to back on one connection."""
     name = settings.portal_domain
+    url = url.format(name=name)
     result = lab.run_in(
-        ns,
+        "public",
         [
             "curl",
             "-sS",
@@ -59,36 +62,40 @@ def fetch(lab, settings, url: str, ns: str = "public") -> tuple[str, str]:
             f"{name}:80:{LAB_IPV4}",
             "-D",
             "-",
-            url.format(name=name),
+            *[url] * times,
         ],
     )
     assert result.returncode == 0, result.stderr
-    headers, _, body = result.stdout.partition("\r\n\r\n")
-    return headers.lower(), body
+    responses = re.split(r"^(?=HTTP/)", result.stdout, flags=re.M)[1:]
+    assert len(responses) == times, result.stdout
+    return [
+        (headers.lower(), body)
+        for headers, _, body in (response.partition("\r\n\r\n") for response in responses)
+    ]
 
 
 def test_readers_get_the_application_over_https_through_the_micro_cache(lab, settings, port):
-    url = "https://{name}" + f"{PAGE}?lector={uuid.uuid4().hex}"
     before = origin_hits(lab)
-    headers, body = fetch(lab, settings, url)
-    assert headers.startswith("http/2 200"), headers
+    (first, body), (again, _) = fetch(
+        lab, settings, "https://{name}" + f"{PAGE}?lector={uuid.uuid4().hex}", times=2
+    )
+    assert first.startswith("http/2 200"), first
     assert '"aplicacion": "difusor-lab"' in body
-    assert "x-cache-status: miss" in headers
-    assert "strict-transport-security: max-age=63072000" in headers
-    again, _ = fetch(lab, settings, url)
+    assert "strict-transport-security: max-age=63072000" in first
+    assert "x-cache-status: miss" in first
     assert "x-cache-status: hit" in again
     assert origin_hits(lab) == before + 1
 
 
 def test_plain_http_is_redirected_never_proxied(lab, settings, port):
     before = origin_hits(lab)
-    headers, _ = fetch(lab, settings, "http://{name}" + f"{PAGE}?lector=http")
+    [(headers, _)] = fetch(lab, settings, "http://{name}" + f"{PAGE}?lector=http")
     assert headers.startswith("http/1.1 301")
     assert f"location: https://{settings.portal_domain}{PAGE}?lector=http" in headers
     assert origin_hits(lab) == before
 
 
-def test_micro_cache_absorbs_a_burst(lab, settings, port):
+def test_micro_cache_absorbs_a_burst(lab, port):
     """One reader address bursting: what the rate limit lets through is answered from the
     cache, and the application sees about one request per micro-cache period."""
     before = origin_hits(lab)
@@ -103,8 +110,8 @@ def test_micro_cache_absorbs_a_burst(lab, settings, port):
     hits = origin_hits(lab) - before
     answered = burst["requests"] - burst["non_2xx"]
     print(f"burst: {burst}, answered {answered}, origin hits {hits}")
-    # The rate limit's burst (10 s worth) is answered, not refused...
-    assert answered >= settings.rate_limit_per_second * 10, burst
+    # A burst is answered (the rate limit lets 10 s worth through at once)...
+    assert answered >= 100, burst
     # ...and reaches the application once per cache period at most (plus the first miss).
     assert 1 <= hits <= burst["seconds"] / MICRO_CACHE_SECONDS + 2, (hits, burst)
 
