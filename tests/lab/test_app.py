@@ -109,7 +109,6 @@ def test_micro_cache_absorbs_a_burst(lab, port):
     )
     hits = origin_hits(lab) - before
     answered = burst["requests"] - burst["non_2xx"]
-    print(f"burst: {burst}, answered {answered}, origin hits {hits}")
     # A burst is answered (the rate limit lets 10 s worth through at once)...
     assert answered >= 100, burst
     # ...and reaches the application once per cache period at most (plus the first miss).
