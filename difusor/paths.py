@@ -11,6 +11,8 @@ STATE_DIR = "/var/lib/difusor"
 HEALTHZ_FILE = f"{SERVE_DIR}/healthz.json"
 
 ACME_WEBROOT = "/var/www/acme"
+# nginx's micro-cache in proxy mode; nginx creates only its last component.
+MICRO_CACHE_DIR = "/var/cache/nginx/difusor"
 TLS_DIR = "/etc/difusor/tls"
 
 # Receiving and publishing packages (see server/README.md)
