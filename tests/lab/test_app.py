@@ -80,7 +80,7 @@ def test_readers_get_the_application_over_https_through_the_micro_cache(lab, set
         lab, settings, "https://{name}" + f"{PAGE}?lector={uuid.uuid4().hex}", times=2
     )
     assert first.startswith("http/2 200"), first
-    assert '"aplicacion": "difusor-lab"' in body
+    assert '"aplicacion": "difusor-lab"' in body, (first, body, again)
     assert "strict-transport-security: max-age=63072000" in first
     assert "x-cache-status: miss" in first
     assert "x-cache-status: hit" in again
@@ -122,7 +122,7 @@ NAMESPACES = pytest.mark.parametrize("ns", ["public", "ople"])
 @NAMESPACES
 @ADDRESSES
 def test_published_port_unreachable_on_the_hosts_addresses(lab, port, ns, address):
-    assert not lab.tcp_reachable(ns, address, port)
+    assert not lab.tcp_reachable(ns, address, port, timeout=1)
 
 
 @pytest.fixture(scope="module")

@@ -196,6 +196,8 @@ def test_nginx_proxy_mode_with_cloudflare(valid_data):
     conf = nginx_directives(settings)
     assert "server 127.0.0.1:9000;" in conf
     assert "proxy_cache_path /var/cache/nginx/difusor levels=1:2 keys_zone=difusor_micro" in conf
+    # The corte field of the access log comes from the live release in both modes.
+    assert "root /srv/difusor/current/site;" in conf
     assert "proxy_cache difusor_micro;" in conf and "proxy_cache_lock on;" in conf
     assert (
         "set_real_ip_from 173.245.48.0/20;" in conf and "real_ip_header CF-Connecting-IP;" in conf

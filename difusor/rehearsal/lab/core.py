@@ -379,7 +379,7 @@ class Lab:
         )
         return res.returncode == 0
 
-    def neighbour_reachable(self, ns: str, address: str, port: int, timeout: float = 3) -> bool:
+    def neighbour_reachable(self, ns: str, address: str, port: int, timeout: float = 1) -> bool:
         """True if a TCP SYN for address:port, sent from the namespace in an Ethernet frame
         addressed to the lab host, gets a SYN-ACK: the lab host is asked to take a packet for
         an address it should never accept from its network (127.0.0.1, a container's)."""
