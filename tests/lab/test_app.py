@@ -68,9 +68,10 @@ def fetch(lab, settings, url: str, times: int = 1) -> list[tuple[str, str]]:
     assert result.returncode == 0, result.stderr
     responses = re.split(r"^(?=HTTP/)", result.stdout, flags=re.M)[1:]
     assert len(responses) == times, result.stdout
+    # Captured as text, curl's CRLF line ends read as LF.
     return [
         (headers.lower(), body)
-        for headers, _, body in (response.partition("\r\n\r\n") for response in responses)
+        for headers, _, body in (response.partition("\n\n") for response in responses)
     ]
 
 
