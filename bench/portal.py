@@ -169,7 +169,11 @@ def main() -> None:
         help="measure proxy mode instead: the lab's application behind the micro-cache",
     )
     parser.add_argument(
-        "--requests", type=int, default=20000, help="--proxy: requests per wrk run at most"
+        "--requests",
+        type=int,
+        default=1_000_000,
+        help="--proxy: requests per wrk run at most (a bound: the time limit should end a run, "
+        "or requests/s reads low)",
     )
     args = parser.parse_args()
     with deployed_lab(args.reuse) as lab:
