@@ -5,11 +5,15 @@ configuration and with Debian's stock configuration, on the same lab host in one
 
     python bench/portal.py            # brings a lab up, deploys, measures, tears down
     python bench/portal.py --reuse    # against a lab that is already up and deployed
+    python bench/portal.py --proxy    # proxy mode: requests readers got against origin hits
 
 Each wrk run is bounded (--seconds, default 10, 32 connections); the configurations alternate
 over --rounds (default 3) and the medians are printed. The hardened configuration
 is measured with its per-client rate limit lifted: from one client address the limit would
 otherwise (rightly) answer 429, and what is compared is the cost of TLS, headers and logging.
+With --proxy, the lab's stand-in application runs in a container on 127.0.0.1 behind the
+portal in proxy mode, and the runs (bounded also by --requests) compare the micro-cache with
+no cache: requests answered against the requests that reached the application.
 Prints figures; asserts nothing.
 """
 
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 from pathlib import Path
@@ -27,10 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from difusor import paths
 from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY, nginx_config
 from difusor.inventory import inventory_settings
-from difusor.rehearsal.lab import LAB_IPV4, Lab
+from difusor.rehearsal.lab import Lab
+from difusor.rehearsal.lab.application import PAGE, origin_hits, proxied_application
 from difusor.rehearsal.lab.rehearse import deployed_lab
+from difusor.rehearsal.lab.wrk import wrk
 
 RESULTS_JSON = "bench/results.json"
+# From one client address the per-reader limits would (rightly) answer 429.
+LIFTED_LIMITS = {"rate_limit_per_second": 1_000_000, "connection_limit": 65535}
 STOCK_SITE = "/etc/nginx/sites-enabled/bench-stock"
 STOCK_SERVER = f"""
 server {{
@@ -65,56 +72,27 @@ def stock_config(lab: Lab) -> str:
     return result.stdout
 
 
-def wrk(lab: Lab, path: str, seconds: int, connections: int) -> dict:
-    result = lab.run_in(
-        "public",
-        [
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            "Host: prep.lab.test",
-            f"https://{LAB_IPV4}/{path}",
-        ],
-        timeout=seconds + 60,
-    )
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", result.stdout, re.M)
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", result.stdout)
-    scale = {"us": 0.001, "ms": 1, "s": 1000}
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None,
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-    }
-
-
 def measure(lab: Lab, seconds: int, connections: int) -> dict:
     return {
-        name: wrk(lab, path, seconds, connections)
+        name: wrk(lab, "public", f"/{path}", seconds, connections)
         for name, path in (("results.json", RESULTS_JSON), ("index", ""))
     }
 
 
+def medians(results: list[dict]) -> dict:
+    """Each figure's median over the rounds."""
+    return {key: statistics.median(r[key] or 0 for r in results) for key in results[0]}
+
+
 def median_figures(rounds: list[dict]) -> dict:
-    """Per document, the median requests/s and median p99 over the rounds."""
-    return {
-        document: {
-            key: statistics.median(r[document][key] or 0 for r in rounds)
-            for key in ("rps", "p99_ms", "non_2xx")
-        }
-        for document in rounds[0]
-    }
+    """Per document, the median figures over the rounds."""
+    return {document: medians([r[document] for r in rounds]) for document in rounds[0]}
 
 
 def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
     _, settings = inventory_settings("inventory/lab.py")
     hardened = nginx_config(settings)
-    unlimited = nginx_config(
-        settings.model_copy(update={"rate_limit_per_second": 1_000_000, "connection_limit": 65535})
-    )
+    unlimited = nginx_config(settings.model_copy(update=LIFTED_LIMITS))
     # A 200 KB results file, like the JSON files of a PREP site.
     document = json.dumps(
         {"actas": [{"clave": f"30{i:08d}", "votos": i % 997} for i in range(6500)]}
@@ -139,6 +117,44 @@ def run(lab: Lab, seconds: int, connections: int, rounds: int) -> dict:
     return {config: median_figures(results) for config, results in runs.items()}
 
 
+def run_proxy(lab: Lab, seconds: int, connections: int, rounds: int, requests: int) -> dict:
+    """Proxy mode: the lab's stand-in application behind the portal, with the micro-cache and
+    with it turned off, alternating; origin hits counted by the application."""
+    _, settings = inventory_settings("inventory/lab.py")
+    cached = nginx_config(settings.model_copy(update={"portal_mode": "proxy", **LIFTED_LIMITS}))
+    configs = {
+        "micro-cache": cached,
+        "no cache": cached.replace("proxy_cache difusor_micro;", "proxy_cache off;"),
+    }
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
+    # The portal's deploy puts its own configuration back when the application goes.
+    with proxied_application(lab, int(settings.proxy_upstream.rsplit(":", 1)[1])):
+        for _ in range(rounds):
+            for name, config in configs.items():
+                install_config(lab, config)
+                before = origin_hits(lab)
+                figures = wrk(lab, "public", PAGE, seconds, connections, requests=requests)
+                figures["origin_hits"] = origin_hits(lab) - before
+                runs[name].append(figures)
+    return {name: medians(results) for name, results in runs.items()}
+
+
+def print_proxy(figures: dict, args: argparse.Namespace) -> None:
+    print(
+        f"\nproxy mode benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s, at most "
+        f"{args.requests} requests, over HTTPS from the public namespace to the application's "
+        f"page, median of {args.rounds} alternating rounds"
+    )
+    header = ("requests", "req/s", "p99 ms", "origin hits", "per hit")
+    print(f"{'config':<13}" + "".join(f"{title:>12}" for title in header))
+    for name, f in figures.items():
+        per_hit = f["requests"] / max(f["origin_hits"], 1)
+        print(
+            f"{name:<13}{f['requests']:>12.0f}{f['rps']:>12.0f}{f['p99_ms']:>12.2f}"
+            f"{f['origin_hits']:>12.0f}{per_hit:>12.0f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reuse", action="store_true", help="use a lab that is up and deployed")
@@ -147,8 +163,25 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating runs per configuration (medians)"
     )
+    parser.add_argument(
+        "--proxy",
+        action="store_true",
+        help="measure proxy mode instead: the lab's application behind the micro-cache",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=1_000_000,
+        help="--proxy: requests per wrk run at most (a bound: the time limit should end a run, "
+        "or requests/s reads low)",
+    )
     args = parser.parse_args()
     with deployed_lab(args.reuse) as lab:
+        if args.proxy:
+            print_proxy(
+                run_proxy(lab, args.seconds, args.connections, args.rounds, args.requests), args
+            )
+            return
         figures = run(lab, args.seconds, args.connections, args.rounds)
     print(
         f"\nportal benchmark: wrk -t2 -c{args.connections} -d{args.seconds}s over HTTPS "

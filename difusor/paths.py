@@ -16,6 +16,8 @@ NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 # Readers banned by fail2ban, one file per jail, that nginx includes: behind a CDN the
 # firewall sees only the CDN's edge, nginx sees the reader.
 NGINX_BANS_DIR = "/etc/nginx/difusor-bans"
+# nginx's micro-cache in proxy mode; nginx creates only its last component.
+MICRO_CACHE_DIR = "/var/cache/nginx/difusor"
 TLS_DIR = "/etc/difusor/tls"
 
 # Receiving and publishing packages (see server/README.md)

@@ -122,6 +122,7 @@ def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
         "results_max_age": RESULTS_MAX_AGE,
         "assets_max_age": ASSETS_MAX_AGE,
         "micro_cache_seconds": MICRO_CACHE_SECONDS,
+        "micro_cache_dir": paths.MICRO_CACHE_DIR,
         "certificate": LIVE_CERTIFICATE,
         "certificate_key": LIVE_KEY,
         "acme_webroot": paths.ACME_WEBROOT,
@@ -216,6 +217,15 @@ def portal():
         context={"retention_days": settings.log_retention_days},
         dest="/etc/logrotate.d/nginx",
     )
+    if settings.portal_mode == "proxy":
+        # Before the configuration that names it: nginx -t fails on a missing parent.
+        files.directory(
+            name="Micro-cache directory",
+            path=paths.MICRO_CACHE_DIR,
+            user="www-data",
+            group="www-data",
+            mode="700",
+        )
     # Nothing between the new configuration and the reload that could fail and leave
     # nginx running the old one.
     nginx_conf = put_template(

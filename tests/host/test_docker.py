@@ -55,3 +55,7 @@ def test_docker_user_chain_goes_through_ufw(host):
     chain = host.check_output("iptables -S DOCKER-USER")
     assert "-A DOCKER-USER -j ufw-user-forward" in chain
     assert "-j ufw-docker-deny" in chain
+    # Ports published on 127.0.0.1 before any route allow rule could accept them.
+    assert chain.index("--ctorigdst 127.0.0.0/8 -j ufw-docker-deny") < chain.index(
+        "-j ufw-user-forward"
+    )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from difusor import paths
 from difusor.deploys.portal import LIVE_CERTIFICATE, LIVE_KEY
 from difusor.operations.tls import acme_paths
 
@@ -59,3 +60,13 @@ def test_logs_rotate_daily_with_retention(host, settings):
     assert rotation.contains("^ *daily$")
     assert not rotation.contains("^ *copytruncate")
     assert host.run("logrotate -d /etc/logrotate.d/nginx").rc == 0
+
+
+def test_portal_mode_as_set(host, settings, nginx_config):
+    if settings.portal_mode == "proxy":
+        assert f"server {settings.proxy_upstream.removeprefix('http://')};" in nginx_config
+        cache = host.file(paths.MICRO_CACHE_DIR)
+        assert cache.is_directory and cache.user == "www-data" and cache.mode == 0o700
+    else:
+        assert "proxy_pass" not in nginx_config
+        assert f"root {paths.CURRENT_LINK}/site;" in nginx_config

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from difusor.rehearsal.lab import LAB_IPV4
+from difusor.rehearsal.lab.images import build_busybox_image
 from difusor.rehearsal.lab.inventory import DOCKER_PUBLIC_PORT, DOCKER_TRUSTED_PORT
 
 IMAGE = "difusor-test/busybox:latest"
@@ -39,16 +40,7 @@ def wait_for(check, seconds: float = 60) -> bool:
 @pytest.fixture(scope="module", autouse=True)
 def containers(lab):
     """Build the image from Debian's busybox-static and start the three containers."""
-    ok(
-        lab.ssh(
-            "set -e; rm -rf /tmp/bb /tmp/bbx; mkdir -p /tmp/bb/bin /tmp/bb/www /tmp/bbx; "
-            "cd /tmp/bbx; "
-            "apt-get download -q busybox-static >/dev/null; dpkg-deb -x busybox-static_*.deb .; "
-            "cp bin/busybox /tmp/bb/bin/busybox; echo difusor > /tmp/bb/www/index.html; "
-            f"tar -C /tmp/bb -c . | docker import - {IMAGE} >/dev/null",
-            timeout=300,
-        )
-    )
+    build_busybox_image(lab, IMAGE, {"www/index.html": "difusor\n"})
     for name, (host_port, port) in CONTAINERS.items():
         ok(
             lab.ssh(

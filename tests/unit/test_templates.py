@@ -203,6 +203,9 @@ def test_nginx_proxy_mode_with_cloudflare(valid_data):
     )
     conf = nginx_directives(settings)
     assert "server 127.0.0.1:9000;" in conf
+    assert "proxy_cache_path /var/cache/nginx/difusor levels=1:2 keys_zone=difusor_micro" in conf
+    # The corte field of the access log comes from the live release in both modes.
+    assert "root /srv/difusor/current/site;" in conf
     assert "proxy_cache difusor_micro;" in conf and "proxy_cache_lock on;" in conf
     assert (
         "set_real_ip_from 173.245.48.0/20;" in conf and "real_ip_header CF-Connecting-IP;" in conf
@@ -248,6 +251,9 @@ def test_docker_daemon_json_and_firewall_rules(valid_data):
     rules = docker.after_rules(settings)
     assert rules.startswith("*filter") and rules.rstrip().endswith("COMMIT")
     assert "-A DOCKER-USER -j ufw-user-forward" in rules
+    assert rules.index("--ctorigdst 127.0.0.0/8 -j ufw-docker-deny") < rules.index(
+        "-j ufw-user-forward"
+    )
     assert "-A DOCKER-USER -d 172.30.0.0/16 -j ufw-docker-deny" in rules
     assert "-A DOCKER-USER -d 172.29.0.0/24 -j ufw-docker-deny" in rules
 

@@ -405,6 +405,29 @@ class Lab:
         )
         return res.returncode == 0
 
+    def neighbour_reachable(self, ns: str, address: str, port: int, timeout: float = 1) -> bool:
+        """True if a TCP SYN for address:port, sent from the namespace in an Ethernet frame
+        addressed to the lab host, gets a SYN-ACK: the lab host is asked to take a packet for
+        an address it should never accept from its network (127.0.0.1, a container's)."""
+        ipaddress.IPv4Address(address)
+        where = net.namespace(ns)
+        res = self.run_in(
+            ns,
+            net.probe_argv(
+                net.NEIGHBOUR_SYN_PROBE,
+                where.inner_iface,
+                where.ipv4,
+                net.LAB_IPV4,
+                address,
+                port,
+                timeout,
+            ),
+            timeout=timeout + 10,
+        )
+        if res.returncode not in (0, 1):
+            raise LabError(f"neighbour probe failed: {res.stdout}{res.stderr}")
+        return res.returncode == 0
+
     def ntp_query(
         self, where: str, server: str = net.NTP_SERVER_IPV4, timeout: float = 3
     ) -> subprocess.CompletedProcess:

@@ -285,6 +285,59 @@ except OSError as exc:
 print("reachable")
 """
 
+# A TCP SYN in an Ethernet frame sent straight to a neighbour's MAC address: what any machine
+# on the same network segment can do without a route, also to addresses no router carries
+# (127.0.0.1, Docker's networks behind the neighbour). Exit 0 on a SYN-ACK, 1 otherwise.
+NEIGHBOUR_SYN_PROBE = r"""
+import random, socket, struct, sys, time
+iface, source, neighbour, target, port, timeout = sys.argv[1:7]
+port, deadline = int(port), time.monotonic() + float(timeout)
+
+def checksum(data):
+    data += b"\0" * (len(data) % 2)
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+def neighbour_mac():
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"", (neighbour, 9))  # resolve it
+    while time.monotonic() < deadline:
+        for line in open("/proc/net/arp").read().splitlines()[1:]:
+            fields = line.split()
+            if fields[0] == neighbour and fields[2] != "0x0":
+                return bytes.fromhex(fields[3].replace(":", ""))
+        time.sleep(0.05)
+    print(f"no MAC address for {neighbour}"); sys.exit(2)
+
+sport, seq = random.randint(20000, 60000), random.getrandbits(32)
+src, dst = socket.inet_aton(source), socket.inet_aton(target)
+tcp = struct.pack("!HHIIBBHHH", sport, port, seq, 0, 5 << 4, 0x02, 64240, 0, 0)
+pseudo_header = src + dst + struct.pack("!BBH", 0, 6, len(tcp))
+tcp = tcp[:16] + struct.pack("!H", checksum(pseudo_header + tcp)) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, random.getrandbits(16), 0x4000, 64, 6, 0, src, dst)
+ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+own_mac = bytes.fromhex(open(f"/sys/class/net/{iface}/address").read().strip().replace(":", ""))
+raw = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+raw.bind((iface, 0))
+raw.send(neighbour_mac() + own_mac + b"\x08\x00" + ip + tcp)
+while time.monotonic() < deadline:
+    raw.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        frame = raw.recv(2048)
+    except socket.timeout:
+        break
+    packet = frame[14:]
+    if packet[9] != 6 or packet[12:16] != dst:
+        continue
+    segment = packet[(packet[0] & 0x0F) * 4:]
+    their_port, our_port, _, ack, _, flags = struct.unpack("!HHIIBB", segment[:14])
+    if (their_port, our_port) == (port, sport) and ack == (seq + 1) & 0xFFFFFFFF:
+        print("reachable" if flags & 0x12 == 0x12 else "refused")
+        sys.exit(0 if flags & 0x12 == 0x12 else 1)
+print("no answer"); sys.exit(1)
+"""
+
 # SNTP client (RFC 4330): prints "stratum=N offset=S" and exits 0 on a valid server answer.
 NTP_PROBE = r"""
 import socket, struct, sys, time
