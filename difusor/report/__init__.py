@@ -18,6 +18,8 @@ access logs or publisher logs)::
                                          (unit failures, restarts, reboots; the publisher's
                                          lines too, used when publisher.log is missing)
       notas.md                           the operator's notes (format: difusor.report.notes)
+      cdn-analytics.json                 the CDN's own counts for the period (behind a CDN:
+                                         difusor.report.cloudflare writes it)
 
 Other files are ignored (those that look like a log but have another name are listed in
 report.json's ``inputs.ignored``). Whatever fetches the copy must only read from the host.

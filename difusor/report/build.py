@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from difusor.report import definitions, events, traffic
+from difusor.report import definitions, events, sources, traffic
 from difusor.report.copy import Copy, open_copy
 from difusor.report.model import (
+    BEACON,
+    CDN_ANALYTICS,
     ORIGIN_LOGS,
     Corte,
     Incident,
@@ -31,8 +33,8 @@ JOURNAL = "journal"
 # Where a statistic can come from (the report names the one used for each).
 SOURCES = {
     ORIGIN_LOGS: "Registros de acceso (access log) del servidor de origen, nginx",
-    "cdn-analytics": "Analítica de la CDN para el periodo",
-    "beacon": "Baliza sin caché (no-store) servida desde las páginas del difusor",
+    CDN_ANALYTICS: "Analítica de la CDN para el periodo, por horas completas",
+    BEACON: "Baliza sin caché (no-store) que envían las páginas propias del difusor",
     PUBLISHER_LOG: "Registro del publicador del kit (publisher.log)",
     JOURNAL: "Diario del sistema (systemd journal) de los servicios del kit",
 }
@@ -125,9 +127,19 @@ def collect(
     )
     window = _window(options.window, config.window_start, config.window_end, period)
 
-    origin_source = OriginLogs(copy.access_logs, options)
-    origin = origin_source.traffic(period, zone_name)
-    readers = traffic_source.traffic(period, zone_name) if traffic_source else origin
+    origin = OriginLogs(copy.access_logs, options).traffic(period, zone_name)
+    if traffic_source is not None:
+        readers = traffic_source.traffic(period, zone_name)
+    else:
+        readers = sources.readers(
+            origin,
+            sources.CdnAnalytics(copy.cdn_analytics, definitions.page_regex(options.page_patterns))
+            if copy.cdn_analytics
+            else None,
+            sources.Beacon(copy.access_logs, options) if options.behind_cdn else None,
+            period,
+            zone_name,
+        )
 
     cortes_until = min(
         window.end,
@@ -224,7 +236,7 @@ def report_data(c: Collected) -> dict[str, Any]:
             }
             for h in r.hourly
         ],
-        "status": r.status,
+        "status": c.origin.status,
         "peak": {
             "requests_per_second": c.origin.peak_second[1] if c.origin.peak_second else 0,
             "second": when(c.origin.peak_second[0]) if c.origin.peak_second else None,
@@ -292,11 +304,12 @@ def report_data(c: Collected) -> dict[str, Any]:
             "grace_minutes": c.grace_minutes,
             "burst_5xx_per_minute": c.options.burst_5xx_per_minute,
         },
+        "caveats": sources.caveats(r, c.options.behind_cdn),
         "source": {
-            **dict.fromkeys(
-                ("hits", "page_views", "visitors", "visits", "pages", "time_on_site", "hourly"),
-                r.source,
-            ),
+            **{
+                figure: r.source_of(figure)
+                for figure in (*sources.COUNTS, *sources.PEOPLE, "hourly")
+            },
             **dict.fromkeys(("status", "peak"), c.origin.source),
             **dict.fromkeys(("cortes", "rejections", "alerts", "availability"), PUBLISHER_LOG),
             "incidents": sorted(
@@ -308,6 +321,7 @@ def report_data(c: Collected) -> dict[str, Any]:
             "access_logs": [p.name for p in c.copy.access_logs],
             "publisher_logs": [p.name for p in c.copy.publisher_logs],
             "journal": c.copy.journal.name if c.copy.journal else None,
+            "cdn_analytics": c.copy.cdn_analytics.name if c.copy.cdn_analytics else None,
             "notes": bool(c.notes.sections),
             "ignored": [os.path.relpath(p, c.copy.root) for p in c.copy.ignored],
         },

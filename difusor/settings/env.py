@@ -27,5 +27,7 @@ class SecretSettings(SettingsModel):
         description="Password of the institute's rsync upload account (required to deploy).",
     )
     cdn_token: SecretStr | None = Field(
-        default=None, description="Cloudflare API token with Cache Purge permission."
+        default=None,
+        description="Cloudflare API token: Cache Purge for the purge after each corte, and "
+        "Analytics Read for the memoria técnica's figures behind the CDN.",
     )
