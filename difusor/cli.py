@@ -3,6 +3,7 @@ difusor: what a difusor's sysadmin runs from their own machine, against the serv
 same pyinfra inventory the deploy takes.
 
     difusor check [--inventory FILE] [--host NAME]
+    difusor report [--inventory FILE] [--host NAME] [--from WHEN] [--to WHEN] [--out DIR]
 
 Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 (the exit code). Modules keep heavy imports inside ``run``, so ``difusor --help`` stays fast.
@@ -19,7 +20,7 @@ from difusor.inventory import DEFAULT_INVENTORY
 from difusor.settings import SettingsError
 
 # subcommand -> module
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"report": "difusor.report_command"}
 
 
 def add_inventory_arguments(parser: argparse.ArgumentParser, one_host: bool = False) -> None:

@@ -261,4 +261,5 @@ def test_a_bad_copy_is_refused_with_a_message_naming_the_problem(tmp_path):
         open_copy(tmp_path)
     config.write_text(json.dumps({"window_start": "2024-06-02T20:00"}))
     window = open_copy(tmp_path).publisher_config
+    assert window.window_start is not None
     assert window.window_end == datetime(2024, 6, 9, 23, 59, 59, tzinfo=window.window_start.tzinfo)
