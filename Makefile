@@ -1,6 +1,7 @@
 # difusor: the two commands that matter
 #   make rehearse   full local rehearsal: lab host up, deploy twice, verify, summary, teardown
-#   make test       all tests: unit tests, then the host and network suites against the lab
+#   make test       all tests: lint and types, unit tests, then the host and network suites
+#                   against the lab
 # Both install what they need first (Debian packages, a Python virtualenv).
 
 VENV   ?= .venv
@@ -21,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 rehearse: setup
 	$(PYTHON) -m difusor.rehearsal.lab rehearse
 
-test: setup
+test: setup lint
 	$(PYTEST) tests/unit tests/server
 	$(PYTEST) tests/host tests/lab
 

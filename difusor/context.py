@@ -8,23 +8,28 @@ raises :class:`difusor.settings.SettingsError` before any operation has run.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyinfra import host, logger
 
 from difusor.facts import SshClientAddress
 from difusor.guard import LockoutError, lockout_problems
 from difusor.settings import Settings, parse_settings, read_secrets
 
+# The current host, typed loosely: difusor keeps its per-host values as attributes on it.
+_current_host: Any = host
+
 
 def host_settings() -> Settings:
-    cached = getattr(host, "_difusor_settings", None)
+    cached = getattr(_current_host, "_difusor_settings", None)
     if cached is None:
         cached = parse_settings(host.data.dict(), read_secrets())
-        host._difusor_settings = cached
+        _current_host._difusor_settings = cached
     return cached
 
 
 def ensure_no_lockout() -> None:
-    if getattr(host, "_difusor_guarded", False):
+    if getattr(_current_host, "_difusor_guarded", False):
         return
     settings = host_settings()
     client = host.get_fact(SshClientAddress, _sudo=False, _su_user=None)
@@ -36,4 +41,4 @@ def ensure_no_lockout() -> None:
         )
     for problem in problems:
         logger.warning(f"{host.name}: allow_lockout is set, going on although {problem}")
-    host._difusor_guarded = True
+    _current_host._difusor_guarded = True

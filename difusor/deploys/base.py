@@ -10,8 +10,6 @@ Example::
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
@@ -22,7 +20,7 @@ from difusor.context import host_settings
 from difusor.facts import ContainerType, HostResources
 from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
 from difusor.preflight import resource_warnings, unsupported_system
-from difusor.render import render
+from difusor.render import put_template
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/80difusor-proxy"
 JOURNALD_FILE = "/etc/systemd/journald.conf.d/60-difusor.conf"
@@ -41,23 +39,24 @@ def base_system():
         logger.warning(f"{host.name}: preflight: {warning}")
 
     if settings.apt_proxy:
-        files.put(
+        put_template(
             name="Route apt through the configured proxy",
-            src=StringIO(render("base/apt-proxy.conf.j2", proxy=settings.apt_proxy)),
+            template="base/apt-proxy.conf.j2",
+            context={"proxy": settings.apt_proxy},
             dest=APT_PROXY_FILE,
         )
     else:
         files.file(name="No apt proxy", path=APT_PROXY_FILE, present=False)
 
     apt.packages(name="Base packages", packages=BASE_PACKAGES, update=True, cache_time=3600)
-    files.put(
+    put_template(
         name="Unattended security upgrades, never an automatic reboot",
-        src=StringIO(render("base/20auto-upgrades.j2")),
+        template="base/20auto-upgrades.j2",
         dest="/etc/apt/apt.conf.d/20auto-upgrades",
     )
-    files.put(
+    put_template(
         name="Unattended upgrades policy",
-        src=StringIO(render("base/52difusor-unattended-upgrades.j2")),
+        template="base/52difusor-unattended-upgrades.j2",
         dest="/etc/apt/apt.conf.d/52difusor-unattended-upgrades",
     )
 
@@ -84,15 +83,13 @@ def base_system():
         group="systemd-journal",
         mode="2755",
     )
-    journald = files.put(
+    journald = put_template(
         name="journald: persistent, compressed, capped",
-        src=StringIO(
-            render(
-                "base/journald.conf.j2",
-                max_use_mb=settings.journal_max_use_mb,
-                retention_days=settings.log_retention_days,
-            )
-        ),
+        template="base/journald.conf.j2",
+        context={
+            "max_use_mb": settings.journal_max_use_mb,
+            "retention_days": settings.log_retention_days,
+        },
         dest=JOURNALD_FILE,
     )
     systemd.service(

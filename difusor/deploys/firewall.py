@@ -1,6 +1,7 @@
 """
 Firewall: ufw with default deny incoming / allow outgoing / deny routed, IPv6 on;
-TCP 80 and 443 from anywhere; TCP 22 and 873 only from the trusted sources.
+TCP 80 and 443 from anywhere; TCP 22 and 873 only from the trusted sources; the routes to
+container ports that the Docker deploy asks for.
 
 Example::
 
@@ -14,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from difusor.context import ensure_no_lockout, host_settings
+from difusor.deploys.docker import route_rules
 from difusor.hardening import SYSCTL_NETWORK
 from difusor.operations import ufw
 from difusor.settings import Settings
@@ -27,31 +29,16 @@ UFW_SYSCTL_KEYS = ("net.ipv4.conf.all.log_martians", "net.ipv4.conf.default.log_
 
 
 def desired_rules(settings: Settings) -> list[str]:
-    """ufw rules in the exact syntax ``ufw show added`` prints them back."""
+    """The whole rule set, the host's and Docker's: ``ufw.rules`` deletes any rule it is not
+    given. In the exact syntax ``ufw show added`` prints them back."""
     rules = [f"allow {port}/tcp" for port in PUBLIC_TCP_PORTS]
     for name, network in settings.networks():
         source = network.network_address if network.num_addresses == 1 else network
-        for port in TRUSTED_TCP_PORTS:
-            rules.append(
-                f"allow from {source} to any port {port} proto tcp comment 'difusor:{name}'"
-            )
-    return rules + docker_rules(settings)
-
-
-def docker_rules(settings: Settings) -> list[str]:
-    """`ufw route` rules for container ports (the port inside the container: Docker's DNAT
-    comes first), reached through the DOCKER-USER chain (difusor/deploys/docker.py)."""
-    rules = [
-        f"route allow {port}/tcp comment 'difusor-docker:public'"
-        for port in settings.docker_public_ports
-    ]
-    for name, network in settings.networks(4):
-        source = network.network_address if network.num_addresses == 1 else network
-        for port in settings.docker_trusted_ports:
-            rules.append(
-                f"route allow from {source} to any port {port} proto tcp comment 'difusor-docker:{name}'"
-            )
-    return rules
+        rules.extend(
+            f"allow from {source} to any port {port} proto tcp comment 'difusor:{name}'"
+            for port in TRUSTED_TCP_PORTS
+        )
+    return rules + route_rules(settings)
 
 
 @deploy("Firewall")

@@ -11,7 +11,7 @@ Example::
 
 from __future__ import annotations
 
-from io import StringIO
+import json
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -23,7 +23,7 @@ from difusor.context import host_settings
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import tls
-from difusor.render import render
+from difusor.render import put_template, put_text, render
 from difusor.settings import Settings
 
 # Mozilla's intermediate configuration (guideline 5.7) for OpenSSL 3.
@@ -77,6 +77,8 @@ SELF_SIGNED = (f"{paths.TLS_DIR}/selfsigned.crt", f"{paths.TLS_DIR}/selfsigned.k
 PROVIDED = (f"{paths.TLS_DIR}/provided.crt", f"{paths.TLS_DIR}/provided.key")
 ACME_CA_BUNDLE = f"{paths.TLS_DIR}/acme-ca.pem"
 RENEWAL_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/difusor-reload-nginx"
+# /corte.json until the publisher's first corte.
+PLACEHOLDER_STAMP = {"corte": None, "status": "waiting for the first corte"}
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -84,28 +86,35 @@ def content_security_policy(settings: Settings) -> str:
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
 
 
-def nginx_config(settings: Settings) -> str:
+def nginx_context(settings: Settings) -> dict:
     real_ip_networks = [str(network) for network in settings.cdn_networks]
     if settings.cdn == "cloudflare":
         real_ip_networks = CLOUDFLARE_NETWORKS + real_ip_networks
-    return render(
-        "portal/nginx.conf.j2",
-        settings=settings,
-        tls=TLS_PROFILE,
-        real_ip_networks=real_ip_networks,
-        real_ip_header="CF-Connecting-IP" if settings.cdn == "cloudflare" else "X-Forwarded-For",
-        upstream=settings.proxy_upstream.removeprefix("http://"),
-        content_security_policy=content_security_policy(settings),
-        hsts_max_age=HSTS_MAX_AGE,
-        results_max_age=RESULTS_MAX_AGE,
-        assets_max_age=ASSETS_MAX_AGE,
-        micro_cache_seconds=MICRO_CACHE_SECONDS,
-        certificate=LIVE_CERTIFICATE,
-        certificate_key=LIVE_KEY,
-        acme_webroot=paths.ACME_WEBROOT,
-        current=paths.CURRENT_LINK,
-        healthz_file=paths.HEALTHZ_FILE,
-    )
+    return {
+        "domain": settings.portal_domain,
+        "portal_mode": settings.portal_mode,
+        "rate_limit_per_second": settings.rate_limit_per_second,
+        "connection_limit": settings.connection_limit,
+        "tls": TLS_PROFILE,
+        "real_ip_networks": real_ip_networks,
+        "real_ip_header": "CF-Connecting-IP" if settings.cdn == "cloudflare" else "X-Forwarded-For",
+        "upstream": settings.proxy_upstream.removeprefix("http://"),
+        "content_security_policy": content_security_policy(settings),
+        "hsts_max_age": HSTS_MAX_AGE,
+        "results_max_age": RESULTS_MAX_AGE,
+        "assets_max_age": ASSETS_MAX_AGE,
+        "micro_cache_seconds": MICRO_CACHE_SECONDS,
+        "certificate": LIVE_CERTIFICATE,
+        "certificate_key": LIVE_KEY,
+        "acme_webroot": paths.ACME_WEBROOT,
+        "current": paths.CURRENT_LINK,
+        "healthz_file": paths.HEALTHZ_FILE,
+    }
+
+
+def nginx_config(settings: Settings) -> str:
+    """nginx.conf as the portal writes it."""
+    return render("portal/nginx.conf.j2", **nginx_context(settings))
 
 
 @deploy("Portal")
@@ -122,14 +131,15 @@ def portal():
     for directory in (f"{paths.PLACEHOLDER_DIR}/site", paths.ACME_WEBROOT):
         files.directory(name=f"Directory {directory}", path=directory, mode="755")
     files.directory(name="TLS directory", path=paths.TLS_DIR, mode="700")
-    files.put(
+    put_template(
         name="Placeholder page until the first corte",
-        src=StringIO(render("portal/placeholder.html.j2", domain=domain)),
+        template="portal/placeholder.html.j2",
+        context={"domain": domain},
         dest=f"{paths.PLACEHOLDER_DIR}/site/index.html",
     )
-    files.put(
+    put_text(
         name="Placeholder corte stamp",
-        src=StringIO('{"corte": null, "status": "waiting for the first corte"}\n'),
+        content=json.dumps(PLACEHOLDER_STAMP) + "\n",
         dest=f"{paths.PLACEHOLDER_DIR}/corte.json",
     )
     difusor_files.link_if_absent(
@@ -146,6 +156,8 @@ def portal():
         domain=domain,
     )
     if settings.tls_source == "provided":
+        # The settings refuse tls_source="provided" without both files.
+        assert settings.tls_certificate_file and settings.tls_key_file
         files.put(
             name="Provided certificate",
             src=settings.tls_certificate_file,
@@ -167,18 +179,18 @@ def portal():
     ]
 
     files.link(name="No stock default site", path="/etc/nginx/sites-enabled/default", present=False)
-    files.put(
+    put_template(
         name="Log rotation for nginx",
-        src=StringIO(
-            render("portal/logrotate-nginx.j2", retention_days=settings.log_retention_days)
-        ),
+        template="portal/logrotate-nginx.j2",
+        context={"retention_days": settings.log_retention_days},
         dest="/etc/logrotate.d/nginx",
     )
     # Nothing between the new configuration and the reload that could fail and leave
     # nginx running the old one.
-    nginx_conf = difusor_files.validated(
+    nginx_conf = put_template(
         name="nginx configuration",
-        content=nginx_config(settings),
+        template="portal/nginx.conf.j2",
+        context=nginx_context(settings),
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
@@ -205,17 +217,17 @@ def acme_certificate(settings: Settings) -> None:
             dest=ACME_CA_BUNDLE,
             mode="644",
         )
-    dropin = files.put(
+    dropin = put_template(
         name="certbot trusts the ACME server's CA on renewals",
-        src=StringIO(render("portal/certbot-ca.conf.j2", ca_bundle=ca_bundle)),
+        template="portal/certbot-ca.conf.j2",
+        context={"ca_bundle": ca_bundle},
         dest="/etc/systemd/system/certbot.service.d/difusor-ca.conf",
     )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    files.put(
+    put_text(
         name="Reload nginx after each renewal",
-        src=StringIO(
-            "#!/bin/sh\n# Managed by difusor: serve the renewed certificate.\nsystemctl reload nginx\n"
-        ),
+        content="#!/bin/sh\n# Managed by difusor: serve the renewed certificate.\n"
+        "systemctl reload nginx\n",
         dest=RENEWAL_HOOK,
         mode="755",
     )

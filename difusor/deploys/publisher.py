@@ -12,8 +12,6 @@ Example::
 
 from __future__ import annotations
 
-import json
-from io import StringIO
 from pathlib import Path
 
 from pyinfra.api import deploy
@@ -21,13 +19,26 @@ from pyinfra.operations import apt, files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
+from difusor.accounts import NOLOGIN, PUBLISHER_USER
 from difusor.context import host_settings
-from difusor.render import render
+from difusor.render import put_json, put_template, put_text
 from difusor.settings import Settings
 
-PUBLISHER_USER = "difusor"
 PROGRAM_SOURCE = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
-UNITS = ("difusor-publisher.service", "difusor-monitor.service", "difusor-monitor.timer")
+# The program's services run as the publisher account; under ProtectSystem=strict they may
+# write only in writable_dirs.
+PROGRAM_SERVICE = {
+    "user": PUBLISHER_USER,
+    "program_dir": paths.PROGRAM_DIR,
+    "config_file": paths.PUBLISHER_CONFIG,
+    "writable_dirs": [paths.SERVE_DIR, paths.STATE_DIR, paths.LOG_DIR],
+}
+# The systemd units, each with the values of its template.
+UNITS = {
+    "difusor-publisher.service": {**PROGRAM_SERVICE, "incoming_dir": paths.INCOMING_DIR},
+    "difusor-monitor.service": PROGRAM_SERVICE,
+    "difusor-monitor.timer": {},
+}
 
 
 def publisher_config(settings: Settings) -> dict:
@@ -69,7 +80,7 @@ def publisher():
         user=PUBLISHER_USER,
         group=PUBLISHER_USER,
         system=True,
-        shell="/usr/sbin/nologin",
+        shell=NOLOGIN,
         home=paths.STATE_DIR,
     )
     owned = (
@@ -106,16 +117,18 @@ def publisher():
         src=str(PROGRAM_SOURCE.parent / "README.md"),
         dest=f"{paths.PROGRAM_DIR}/README.md",
     )
-    config = files.put(
+    config = put_json(
         name="Publisher configuration",
-        src=StringIO(json.dumps(publisher_config(settings), indent=2, sort_keys=True) + "\n"),
+        data=publisher_config(settings),
         dest=paths.PUBLISHER_CONFIG,
         mode="644",
     )
     if settings.cdn_purge == "cloudflare":
-        files.put(
+        # The settings refuse cdn_purge="cloudflare" without the token.
+        assert settings.cdn_token
+        put_text(
             name="CDN token",
-            src=StringIO(settings.cdn_token.get_secret_value() + "\n"),
+            content=settings.cdn_token.get_secret_value() + "\n",
             dest=paths.CDN_TOKEN_FILE,
             user="root",
             group=PUBLISHER_USER,
@@ -123,32 +136,31 @@ def publisher():
         )
     else:
         files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
-    files.put(
+    put_template(
         name="Log rotation for the publisher and rsync",
-        src=StringIO(
-            render(
-                "publisher/logrotate-difusor.j2",
-                paths=paths,
-                retention_days=settings.log_retention_days,
-            )
-        ),
+        template="publisher/logrotate-difusor.j2",
+        context={
+            "log_files": [paths.PUBLISHER_LOG, paths.RSYNC_LOG],
+            "retention_days": settings.log_retention_days,
+        },
         dest="/etc/logrotate.d/difusor",
     )
 
-    units = [
-        files.put(
+    units = {
+        unit: put_template(
             name=f"Unit {unit}",
-            src=StringIO(render(f"publisher/{unit}.j2", paths=paths, user=PUBLISHER_USER)),
+            template=f"publisher/{unit}.j2",
+            context=context,
             dest=f"/etc/systemd/system/{unit}",
         )
-        for unit in UNITS
-    ]
-    systemd.daemon_reload(name="Reload units", _if=any_changed(*units))
+        for unit, context in UNITS.items()
+    }
+    systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
     for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
         systemd.service(name=f"{unit} active", service=unit, running=True, enabled=True)
     systemd.service(
         name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",
         restarted=True,
-        _if=any_changed(program, config, units[0]),
+        _if=any_changed(program, config, units["difusor-publisher.service"]),
     )

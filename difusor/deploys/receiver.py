@@ -11,19 +11,32 @@ Example::
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 
 from difusor import paths
+from difusor.accounts import NOLOGIN, PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
-from difusor.deploys.publisher import PUBLISHER_USER
-from difusor.render import render
-from difusor.settings import ENV_PREFIX, SettingsError
+from difusor.render import put_template, put_text
+from difusor.settings import ENV_PREFIX, Settings, SettingsError
 
 RSYNC_MODULE = "prep"
-UPLOAD_ACCOUNT = "prep-upload"
+
+
+def rsyncd_context(settings: Settings) -> dict:
+    """rsyncd.conf: one upload module, written as the upload account into the incoming
+    directory, open to the trusted sources only."""
+    return {
+        "log_file": paths.RSYNC_LOG,
+        "max_connections": settings.rsync_max_connections,
+        "module": RSYNC_MODULE,
+        "incoming": paths.INCOMING_DIR,
+        "uid": UPLOAD_ACCOUNT,
+        "gid": PUBLISHER_USER,
+        "user": settings.rsync_user,
+        "secrets_file": paths.RSYNC_SECRETS,
+        "hosts_allow": [str(network) for _, network in settings.networks()],
+    }
 
 
 @deploy("Package receiver")
@@ -40,34 +53,22 @@ def receiver():
         user=UPLOAD_ACCOUNT,
         group=PUBLISHER_USER,
         system=True,
-        shell="/usr/sbin/nologin",
+        shell=NOLOGIN,
         home="/nonexistent",
         create_home=False,
     )
-    files.put(
+    put_text(
         name="rsync secrets",
-        src=StringIO(f"{settings.rsync_user}:{settings.rsync_password.get_secret_value()}\n"),
+        content=f"{settings.rsync_user}:{settings.rsync_password.get_secret_value()}\n",
         dest=paths.RSYNC_SECRETS,
         user="root",
         group="root",
         mode="600",
     )
-    files.put(
+    put_template(
         name="rsync daemon configuration",
-        src=StringIO(
-            render(
-                "receiver/rsyncd.conf.j2",
-                log_file=paths.RSYNC_LOG,
-                max_connections=settings.rsync_max_connections,
-                module=RSYNC_MODULE,
-                incoming=paths.INCOMING_DIR,
-                uid=UPLOAD_ACCOUNT,
-                gid=PUBLISHER_USER,
-                user=settings.rsync_user,
-                secrets_file=paths.RSYNC_SECRETS,
-                hosts_allow=[str(network) for _, network in settings.networks()],
-            )
-        ),
+        template="receiver/rsyncd.conf.j2",
+        context=rsyncd_context(settings),
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.

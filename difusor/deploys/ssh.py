@@ -13,26 +13,41 @@ Example::
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Users
 from pyinfra.operations import apt, files, server, systemd
 
 from difusor import hardening, paths
+from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
+from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
 from difusor.operations import accounts, ssh
-from difusor.operations import files as validated_files
-from difusor.render import render
+from difusor.render import put_template, put_text
+from difusor.settings import Settings
 
 OPERATORS_GROUP = "difusor-operators"
 # The GECOS comment that marks the accounts this deploy manages as operators.
 OPERATOR_COMMENT = "difusor operator"
 # Groups that make an account root-equivalent.
-PRIVILEGED_GROUPS = (OPERATORS_GROUP, "docker")
-NOLOGIN = "/usr/sbin/nologin"
+PRIVILEGED_GROUPS = (OPERATORS_GROUP, DOCKER_GROUP)
 SSH_PACKAGES = ["openssh-server", "sudo", "fail2ban", "python3-systemd"]
+
+
+def sshd_context(settings: Settings) -> dict:
+    """sshd_config: the baseline's algorithms (difusor/hardening.py) and the settings."""
+    return {
+        "kex_algorithms": hardening.SSH_KEX_ALGORITHMS,
+        "ciphers": hardening.SSH_CIPHERS,
+        "macs": hardening.SSH_MACS,
+        "authorized_keys_dir": paths.AUTHORIZED_KEYS_DIR,
+        "password_authentication": settings.ssh_password_authentication,
+    }
+
+
+def fail2ban_context(settings: Settings) -> dict:
+    """The sshd jail never bans the trusted sources."""
+    return {"trusted_networks": [str(network) for _, network in settings.networks()]}
 
 
 @deploy("SSH access")
@@ -43,20 +58,17 @@ def ssh_access():
     apt.packages(name="SSH, sudo and fail2ban", packages=SSH_PACKAGES)
 
     server.group(name="Operators group", group=OPERATORS_GROUP)
-    if settings.docker_operators:
-        # Created here, before the Docker engine is installed; its package reuses it.
-        server.group(name="docker group", group="docker", system=True)
-    validated_files.validated(
+    docker_group(settings)
+    put_template(
         name="Passwordless sudo for operators",
-        content=render("ssh/sudoers.j2", group=OPERATORS_GROUP),
+        template="ssh/sudoers.j2",
+        context={"group": OPERATORS_GROUP},
         dest=f"/etc/sudoers.d/{OPERATORS_GROUP}",
         validate="visudo -cqf {path}",
         mode="440",
     )
     for operator in settings.operators:
-        groups = ([OPERATORS_GROUP] if operator.sudo else []) + (
-            ["docker"] if settings.docker_operators else []
-        )
+        groups = ([OPERATORS_GROUP] if operator.sudo else []) + operator_groups(settings)
         server.user(
             name=f"Operator {operator.name}",
             user=operator.name,
@@ -98,9 +110,9 @@ def ssh_access():
         group="root",
         mode="755",
     )
-    files.put(
+    put_text(
         name="Institute's keys for root",
-        src=StringIO("".join(f"{key}\n" for key in settings.root_ssh_keys)),
+        content="".join(f"{key}\n" for key in settings.root_ssh_keys),
         dest=paths.ROOT_KEYS_FILE,
         user="root",
         group="root",
@@ -108,9 +120,10 @@ def ssh_access():
     )
 
     ssh.moduli(name="No small Diffie-Hellman groups", min_bits=hardening.SSH_MODULI_MIN_BITS)
-    sshd_config = validated_files.validated(
+    sshd_config = put_template(
         name="sshd configuration",
-        content=render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths),
+        template="ssh/sshd_config.j2",
+        context=sshd_context(settings),
         dest="/etc/ssh/sshd_config",
         validate="sshd -t -f {path}",
         mode="600",
@@ -118,9 +131,10 @@ def ssh_access():
     systemd.service(name="sshd running", service="ssh", running=True, enabled=True)
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
-    jail = files.put(
+    jail = put_template(
         name="fail2ban jail for sshd",
-        src=StringIO(render("ssh/fail2ban-sshd.local.j2", settings=settings)),
+        template="ssh/fail2ban-sshd.local.j2",
+        context=fail2ban_context(settings),
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
     systemd.service(name="fail2ban running", service="fail2ban", running=True, enabled=True)

@@ -11,14 +11,12 @@ Example::
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
-from difusor.render import render
+from difusor.render import put_template
 
 NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
 
@@ -30,9 +28,10 @@ def time_sync():
     apt.packages(name="chrony", packages=["chrony"])
     apt.packages(name="No systemd-timesyncd", packages=["systemd-timesyncd"], present=False)
 
-    config = files.put(
+    config = put_template(
         name="chrony servers",
-        src=StringIO(render("time/chrony.conf.j2", servers=settings.ntp_servers)),
+        template="time/chrony.conf.j2",
+        context={"servers": settings.ntp_servers},
         dest="/etc/chrony/chrony.conf",
     )
     if settings.ntp_clock_control:
@@ -40,9 +39,9 @@ def time_sync():
             name="chrony controls the clock", path=NO_CLOCK_CONTROL_DROPIN, present=False
         )
     else:
-        dropin = files.put(
+        dropin = put_template(
             name="chrony without clock control (rehearsal container)",
-            src=StringIO(render("time/chrony-no-clock-control.conf.j2")),
+            template="time/chrony-no-clock-control.conf.j2",
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)

@@ -319,7 +319,7 @@ class LocalHTTP:
         import http.server
         import threading
 
-        self.requests = []
+        self.requests: list[dict] = []
         self.script = list(script or [])
         self.default = default
         outer = self

@@ -20,7 +20,7 @@ NAME = "20240602_2115_PREP_VER.zip"
 def parsed(monkeypatch) -> list[int]:
     """The entry count of every central directory zipfile parses."""
     seen: list[int] = []
-    original = zipfile.ZipFile._RealGetContents
+    original = zipfile.ZipFile._RealGetContents  # type: ignore[attr-defined]  # private, spied on
 
     def spy(self):
         original(self)

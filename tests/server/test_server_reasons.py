@@ -329,7 +329,7 @@ def reason_codes_in_the_source() -> set[str]:
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
             ):
-                codes.add(node.args[0].value)
+                codes.add(str(node.args[0].value))
     return codes
 
 

@@ -54,7 +54,7 @@ def test_corte_line_parser(text, expected):
 )
 def test_csv_corte_in_every_dialect(head):
     dt, line = csv_corte(head)
-    assert dt is not None and "21:15" in line
+    assert dt is not None and line is not None and "21:15" in line
     assert same_corte(datetime(2024, 6, 2, 21, 15, tzinfo=ZONE), dt)
     assert not same_corte(datetime(2024, 6, 2, 21, 30, tzinfo=ZONE), dt)
 
@@ -63,7 +63,8 @@ def test_names():
     assert corte_from_name("20240602_2115_PREP_VER.zip", ZONE) == datetime(
         2024, 6, 2, 21, 15, tzinfo=ZONE
     )
-    assert corte_from_name("20240602_2115_PREP_GUB_VER.zip", ZONE).minute == 15
+    corte = corte_from_name("20240602_2115_PREP_GUB_VER.zip", ZONE)
+    assert corte is not None and corte.minute == 15
     for bad in (
         "20241302_2115_PREP_VER.zip",
         "20240602_2515_PREP_VER.zip",
@@ -98,7 +99,7 @@ def test_runs_on_python_3_10_with_the_standard_library_only():
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
-                names = [node.module]
+                names = [node.module or ""]
             else:
                 continue
             for name in names:

@@ -222,6 +222,7 @@ def test_secrets_come_from_env_file_and_never_show(valid_data, tmp_path, monkeyp
     env_file = tmp_path / ".env"
     env_file.write_text("DIFUSOR_RSYNC_PASSWORD=s3cr3t-value\n")
     settings = parse_settings(valid_data, read_secrets(env_file))
+    assert settings.rsync_password is not None
     assert settings.rsync_password.get_secret_value() == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(settings)
 
@@ -432,9 +433,11 @@ def test_a_concern_model_checks_its_own_rules():
     from difusor.settings.portal import PortalSettings
 
     portal = {"portal_domain": "prep.example.com.mx", "admin_email": "sistemas@example.com.mx"}
-    assert PortalSettings(**portal, tls_source="selfsigned", rehearsal=True).rehearsal
+    assert PortalSettings.model_validate(
+        {**portal, "tls_source": "selfsigned", "rehearsal": True}
+    ).rehearsal
     with pytest.raises(ValidationError, match="only for rehearsal inventories"):
-        PortalSettings(**portal, tls_source="selfsigned")
+        PortalSettings.model_validate({**portal, "tls_source": "selfsigned"})
 
 
 def test_settings_read_flat_keys_into_flat_attributes(valid_data):

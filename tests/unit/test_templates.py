@@ -1,11 +1,18 @@
+import ast
+import json
 import re
+from pathlib import Path
 
 import pytest
+from pyinfra.facts.server import LinuxDistributionDict
 
 from difusor import hardening, paths
+from difusor.deploys import docker, portal, publisher, receiver, ssh
 from difusor.deploys.firewall import desired_rules
-from difusor.render import render
+from difusor.render import TEMPLATES, TemplateContextError, render, template_variables
 from difusor.settings import parse_settings
+
+DEPLOYS = Path(__file__).resolve().parents[2] / "difusor" / "deploys"
 
 
 @pytest.fixture()
@@ -30,10 +37,68 @@ def directives(text: str) -> dict[str, list[str]]:
     return found
 
 
-def test_sshd_config_follows_the_baseline(settings):
-    config = directives(
-        render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths)
+def template_contexts(settings) -> dict[str, dict]:
+    """Every template with the context its deploy gives it (built by the deploy's own
+    function where it has one)."""
+    ubuntu = LinuxDistributionDict(name="Ubuntu", major=24, minor=4, release_meta={})
+    return {
+        "base/20auto-upgrades.j2": {},
+        "base/52difusor-unattended-upgrades.j2": {},
+        "base/apt-proxy.conf.j2": {"proxy": "http://proxy.example:3128"},
+        "base/journald.conf.j2": {"max_use_mb": 512, "retention_days": 120},
+        "time/chrony.conf.j2": {"servers": settings.ntp_servers},
+        "time/chrony-no-clock-control.conf.j2": {},
+        "ssh/sudoers.j2": {"group": ssh.OPERATORS_GROUP},
+        "ssh/sshd_config.j2": ssh.sshd_context(settings),
+        "ssh/fail2ban-sshd.local.j2": ssh.fail2ban_context(settings),
+        "portal/placeholder.html.j2": {"domain": settings.portal_domain},
+        "portal/logrotate-nginx.j2": {"retention_days": 120},
+        "portal/nginx.conf.j2": portal.nginx_context(settings),
+        "portal/certbot-ca.conf.j2": {"ca_bundle": None},
+        "publisher/logrotate-difusor.j2": {"log_files": [paths.PUBLISHER_LOG], "retention_days": 9},
+        **{f"publisher/{unit}.j2": context for unit, context in publisher.UNITS.items()},
+        "receiver/rsyncd.conf.j2": receiver.rsyncd_context(settings),
+        "docker/docker-ce.sources.j2": docker.docker_ce_source(settings, ubuntu, "x86_64"),
+        "docker/after.rules.j2": {"docker_networks": docker.docker_networks(settings)},
+    }
+
+
+def test_every_template_renders_with_exactly_its_context(settings):
+    contexts = template_contexts(settings)
+    assert sorted(contexts) == sorted(
+        str(path.relative_to(TEMPLATES)) for path in TEMPLATES.rglob("*.j2")
     )
+    for name, context in contexts.items():
+        assert set(context) == template_variables(name), name
+        assert render(name, **context).endswith("\n"), name
+
+
+def test_a_template_refuses_values_it_does_not_use_and_lacks_none(settings):
+    with pytest.raises(TemplateContextError, match=r"needs retention_days$"):
+        render("base/journald.conf.j2", max_use_mb=512)
+    with pytest.raises(TemplateContextError, match=r"does not use settings$"):
+        render("base/journald.conf.j2", max_use_mb=512, retention_days=9, settings=settings)
+    # A value only the other branch reads (proxy mode) is part of the context all the same.
+    static = portal.nginx_context(settings)
+    assert static["portal_mode"] == "static"
+    del static["upstream"]
+    with pytest.raises(TemplateContextError, match=r"needs upstream$"):
+        render("portal/nginx.conf.j2", **static)
+
+
+def test_deploys_put_files_only_through_the_render_helpers():
+    for path in DEPLOYS.glob("*.py"):
+        imported = {
+            alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom)
+            for alias in node.names
+        }
+        assert "StringIO" not in imported, f"{path.name}: use difusor.render.put_text/put_json"
+
+
+def test_sshd_config_follows_the_baseline(settings):
+    config = directives(render("ssh/sshd_config.j2", **ssh.sshd_context(settings)))
     assert config["PermitRootLogin"] == ["prohibit-password"]
     assert config["PasswordAuthentication"] == ["no"]
     assert config["AuthorizedKeysFile"] == [f".ssh/authorized_keys {paths.AUTHORIZED_KEYS_DIR}/%u"]
@@ -52,15 +117,13 @@ def test_sshd_config_follows_the_baseline(settings):
 
 def test_sshd_password_login_only_when_asked(valid_data):
     settings = parse_settings(dict(valid_data, ssh_password_authentication=True))
-    config = directives(
-        render("ssh/sshd_config.j2", settings=settings, hardening=hardening, paths=paths)
-    )
+    config = directives(render("ssh/sshd_config.j2", **ssh.sshd_context(settings)))
     assert config["PasswordAuthentication"] == ["yes"]
 
 
 def test_fail2ban_never_bans_trusted_sources(settings):
-    jail = render("ssh/fail2ban-sshd.local.j2", settings=settings)
-    ignore = re.search(r"^ignoreip = (.*)$", jail, re.M).group(1).split()
+    jail = render("ssh/fail2ban-sshd.local.j2", **ssh.fail2ban_context(settings))
+    ignore = re.findall(r"^ignoreip = (.*)$", jail, re.M)[0].split()
     assert ignore == [
         "127.0.0.1/8",
         "::1",
@@ -84,13 +147,6 @@ def test_journald_and_proxy_render_values():
     assert 'Acquire::http::Proxy "http://proxy.example:3128";' in render(
         "base/apt-proxy.conf.j2", proxy="http://proxy.example:3128"
     )
-
-
-def test_missing_template_value_is_an_error():
-    from jinja2 import UndefinedError
-
-    with pytest.raises(UndefinedError):
-        render("base/journald.conf.j2", max_use_mb=512)
 
 
 def test_firewall_rules_in_ufw_syntax(settings):
@@ -154,11 +210,6 @@ def test_logrotate_reopens_and_keeps_retention():
 
 
 def test_docker_daemon_json_and_firewall_rules(valid_data):
-    import json
-
-    from difusor.deploys.docker import docker_networks
-    from difusor.deploys.firewall import docker_rules
-
     settings = parse_settings(
         dict(
             valid_data,
@@ -167,19 +218,46 @@ def test_docker_daemon_json_and_firewall_rules(valid_data):
             trusted_sources={"ople": ["203.0.113.20/32", "2001:db8::/32"]},
         )
     )
-    daemon = json.loads(render("docker/daemon.json.j2", settings=settings))
+    daemon = docker.daemon_config(settings)
+    # JSON types only (json.dumps refuses network objects); log options as strings.
+    assert json.loads(json.dumps(daemon)) == daemon
     assert daemon["live-restore"] is True and daemon["log-opts"] == {
         "max-file": "5",
         "max-size": "10m",
     }
+    assert daemon["bip"] == "172.29.0.1/24"
     assert daemon["default-address-pools"] == [{"base": "172.30.0.0/16", "size": 24}]
-    assert docker_rules(settings) == [
+    routes = [
         "route allow 8443/tcp comment 'difusor-docker:public'",
         # Docker gives containers IPv4 only: no IPv6 route rules.
         "route allow from 203.0.113.20 to any port 9000 proto tcp comment 'difusor-docker:ople'",
     ]
-    rules = render("docker/after.rules.j2", docker_networks=docker_networks(settings))
+    assert docker.route_rules(settings) == routes
+    # ufw.rules deletes what it is not given: the firewall applies the host's rules and
+    # Docker's as one set.
+    assert desired_rules(settings)[:2] == ["allow 80/tcp", "allow 443/tcp"]
+    assert desired_rules(settings)[-2:] == routes
+    rules = docker.after_rules(settings)
     assert rules.startswith("*filter") and rules.rstrip().endswith("COMMIT")
     assert "-A DOCKER-USER -j ufw-user-forward" in rules
     assert "-A DOCKER-USER -d 172.30.0.0/16 -j ufw-docker-deny" in rules
     assert "-A DOCKER-USER -d 172.29.0.0/24 -j ufw-docker-deny" in rules
+
+
+def test_operators_join_the_docker_group_only_when_asked(valid_data):
+    assert docker.operator_groups(parse_settings(valid_data)) == []
+    assert docker.operator_groups(parse_settings(dict(valid_data, docker_operators=True))) == [
+        docker.DOCKER_GROUP
+    ]
+    # A retired operator leaves it whatever the setting says.
+    assert docker.DOCKER_GROUP in ssh.PRIVILEGED_GROUPS
+
+
+def test_docker_engine_packages(valid_data):
+    settings = parse_settings(valid_data)
+    noble = LinuxDistributionDict(name="Ubuntu", major=24, minor=4, release_meta={})
+    bookworm = LinuxDistributionDict(name="Debian", major=12, minor=None, release_meta={})
+    assert docker.engine_packages(settings, noble) == ["docker.io", "docker-compose-v2"]
+    assert docker.engine_packages(settings, bookworm) == ["docker.io"]
+    docker_ce = parse_settings(dict(valid_data, docker_source="docker-ce"))
+    assert docker.engine_packages(docker_ce, noble) == docker.PACKAGES["docker-ce"]
