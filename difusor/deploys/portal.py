@@ -109,6 +109,7 @@ def nginx_context(settings: Settings) -> dict:
         "acme_webroot": paths.ACME_WEBROOT,
         "current": paths.CURRENT_LINK,
         "healthz_file": paths.HEALTHZ_FILE,
+        "beacon_path": paths.BEACON_PATH,
     }
 
 

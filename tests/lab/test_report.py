@@ -293,3 +293,45 @@ def wait_reason(lab, name: str, timeout: float = 30) -> dict:
             assert result.returncode == 0, f"{name} was not refused"
             return json.loads(result.stdout)
         time.sleep(0.5)
+
+
+def beacon(lab, ns: str, *args: str) -> subprocess.CompletedProcess:
+    return lab.run_in(
+        ns,
+        [
+            *("curl", "-sk", "--max-time", "10", "-o", "/dev/null", "-D", "-"),
+            *("--resolve", "prep.lab.test:443:198.18.0.10", *args),
+            "https://prep.lab.test/_difusor/beacon",
+        ],
+    )
+
+
+def test_behind_the_cdn_readers_are_counted_from_the_beacon(lab, settings, tmp_path):
+    """The beacon answers 204, never cached, with the visitor cookie; the lab's CDN stand-in
+    (ople, in cdn_networks) makes the portal "behind a CDN", so the report counts readers
+    from the beacon's requests: a reader through the CDN keeping its cookie, one refusing."""
+    assert beacon(lab, "public", "-X", "POST").stdout.startswith("HTTP/2 405")
+    time.sleep(1.5)
+    jar = tmp_path / "cookies"
+    via_cdn = ("-H", "X-Forwarded-For: 203.0.113.200", "-c", str(jar), "-b", str(jar))
+    start = datetime.now(ZoneInfo(settings.timezone)).replace(microsecond=0)
+    first = beacon(lab, "ople", *via_cdn).stdout.lower()
+    assert first.startswith("http/2 204")
+    assert "cache-control: no-store" in first and "set-cookie: difusor=" in first
+    for _ in range(2):
+        time.sleep(1.5)
+        assert beacon(lab, "ople", *via_cdn).stdout.startswith("HTTP/2 204")
+    assert beacon(lab, "public").stdout.startswith("HTTP/2 204")  # refuses cookies
+    end = datetime.now(ZoneInfo(settings.timezone)).replace(microsecond=0) + timedelta(seconds=1)
+    assert wait_logged(lab, 1, "203.0.113.200") >= 1
+    time.sleep(1.5)
+
+    result = report_cli(tmp_path / "memoria", start, end)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((tmp_path / "memoria" / "report.json").read_text())
+    assert data["source"]["visitors"] == data["source"]["time_on_site"] == "beacon"
+    assert data["source"]["hits"] == "origin-logs"
+    assert (data["hits"], data["visitors"], data["visits"]) == (4, 2, 2)
+    assert data["visitors_detail"]["cookieless"] == 1
+    assert 2 <= data["time_on_site"]["median_s"] <= 4
+    assert any("hits y las páginas consultadas" in c for c in data["caveats"])
