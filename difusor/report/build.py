@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from difusor.report import definitions, events, sources, traffic
+from difusor.report import definitions, events, sources
 from difusor.report.copy import Copy, open_copy
 from difusor.report.model import (
     BEACON,
@@ -24,6 +24,7 @@ from difusor.report.model import (
     local_time,
 )
 from difusor.report.notes import Notes, read_notes
+from difusor.report.sources import OriginLogs
 
 PUBLISHER_LOG = "publisher-log"
 # The PREP publishes cortes for 24 hours from its start (every 15 minutes, 20:00 to 20:00).
@@ -60,27 +61,6 @@ class TrafficSource(Protocol):
     name: str
 
     def traffic(self, period: Period, zone: str) -> Traffic: ...
-
-
-@dataclass(frozen=True)
-class OriginLogs:
-    """Reader statistics from the portal's own access logs (:mod:`difusor.report.traffic`)."""
-
-    files: list[Path]
-    options: ReportOptions
-    name: str = ORIGIN_LOGS
-
-    def traffic(self, period: Period, zone: str) -> Traffic:
-        return traffic.count(
-            self.files,
-            period,
-            zone,
-            definitions.page_regex(self.options.page_patterns),
-            self.options.visit_gap_s,
-            self.options.burst_5xx_per_minute,
-            self.options.memory_limit,
-            self.options.threads,
-        )
 
 
 @dataclass(frozen=True)
@@ -136,7 +116,7 @@ def collect(
             sources.CdnAnalytics(copy.cdn_analytics, definitions.page_regex(options.page_patterns))
             if copy.cdn_analytics
             else None,
-            sources.Beacon(copy.access_logs, options) if options.behind_cdn else None,
+            sources.beacon(copy.access_logs, options) if options.behind_cdn else None,
             period,
             zone_name,
         )

@@ -27,6 +27,7 @@ from difusor.report.copy import CopyError
 from difusor.report.model import (
     BEACON,
     CDN_ANALYTICS,
+    ORIGIN_LOGS,
     Hour,
     Period,
     ReportOptions,
@@ -92,12 +93,14 @@ class CdnAnalytics:
 
 
 @dataclass(frozen=True)
-class Beacon:
-    """Visitors, visits and time on site from the beacon's requests in the origin's logs."""
+class OriginLogs:
+    """Reader statistics from the portal's own access logs (:mod:`difusor.report.traffic`);
+    with ``only_path``, from the requests of that path alone (the beacon's)."""
 
     files: list[Path]
     options: ReportOptions
-    name: str = BEACON
+    name: str = ORIGIN_LOGS
+    only_path: str | None = None
 
     def traffic(self, period: Period, zone: str) -> Traffic:
         return traffic.count(
@@ -109,9 +112,14 @@ class Beacon:
             self.options.burst_5xx_per_minute,
             self.options.memory_limit,
             self.options.threads,
-            only_path=paths.BEACON_PATH,
+            only_path=self.only_path,
             source=self.name,
         )
+
+
+def beacon(files: list[Path], options: ReportOptions) -> OriginLogs:
+    """Visitors, visits and time on site from the beacon's requests in the origin's logs."""
+    return OriginLogs(files, options, BEACON, paths.BEACON_PATH)
 
 
 def combine(counts: Traffic, people: Traffic) -> Traffic:
@@ -143,15 +151,15 @@ def combine(counts: Traffic, people: Traffic) -> Traffic:
 def readers(
     origin: Traffic,
     cdn: CdnAnalytics | None,
-    beacon: Beacon | None,
+    beacon_logs: OriginLogs | None,
     period: Period,
     zone: str,
 ) -> Traffic:
     """The reader figures from the best source for each (module doc)."""
     counts = cdn.traffic(period, zone) if cdn else origin
     people = origin
-    if beacon is not None:
-        counted = beacon.traffic(period, zone)
+    if beacon_logs is not None:
+        counted = beacon_logs.traffic(period, zone)
         if counted.hits:
             people = counted
     return combine(counts, people)
