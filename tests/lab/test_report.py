@@ -141,8 +141,10 @@ def test_the_fetch_reads_the_host_and_changes_nothing(lab, settings, tmp_path):
         assert path.stat().st_mode & 0o777 == 0o600
     assert copy.stat().st_mode & 0o777 == 0o700
     with gzip.open(copy / "journal.json.gz", "rt") as journal:
-        units = {json.loads(line).get("_SYSTEMD_UNIT") for line in journal}
-    assert {"nginx.service", "difusor-publisher.service"} <= units
+        entries = [json.loads(line) for line in journal]
+    # the units' own lines, and systemd's about them (started, stopped, failed)
+    units = {e.get("_SYSTEMD_UNIT") for e in entries} | {e.get("UNIT") for e in entries}
+    assert {"nginx.service", "difusor-publisher.service", "difusor-monitor.service"} <= units
     assert json.loads((tmp_path / "memoria" / "report.json").read_text())["hits"] >= 2
 
 
@@ -243,8 +245,8 @@ def test_a_simulacro_shows_the_rejection_and_the_gap_as_incidents(lab, settings,
     reason = wait_reason(lab, broken.name)
     as_of = corte.replace(tzinfo=zone) + timedelta(minutes=20)  # the moment reported on
 
-    monitor = lab.ssh(
-        "cd /opt/difusor/server && python3 -m difusor_server monitor "
+    monitor = lab.ssh(  # as the monitor's service runs it, at that moment
+        "cd /opt/difusor/server && runuser -u difusor -- python3 -m difusor_server monitor "
         f"--now {as_of.isoformat()} && cat /srv/difusor/healthz.json"
     )
     assert monitor.returncode == 0, monitor.stderr

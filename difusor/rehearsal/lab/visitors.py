@@ -21,7 +21,7 @@ visit. Bounded: at most ``MAX_REQUESTS`` requests, and every run has a deadline.
     truth = ground_truth(readers, requests, visit_gap_s=15, zone="America/Mexico_City")
 
 ``python -m difusor.rehearsal.lab.visitors --plan FILE --route direct|cdn ...`` is the part that
-runs inside a namespace (standard library only); it prints one JSON object per request.
+runs inside a namespace; it prints one JSON object per request.
 """
 
 from __future__ import annotations
