@@ -8,7 +8,7 @@ VENV   ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
 
-.PHONY: setup rehearse test unit lint lab-up lab-down deploy-lab simulacro
+.PHONY: setup rehearse test unit lint check lab-up lab-down deploy-lab simulacro
 
 setup: $(VENV)/.installed
 	@scripts/install-host-packages
@@ -34,6 +34,12 @@ lint: $(VENV)/.installed
 
 unit: $(VENV)/.installed
 	$(PYTEST) tests/unit tests/server
+
+# The settings of every host of an inventory, checked with no connection (the deploy runs
+# the same check before it connects): make check INVENTORY=inventory/lab.py
+INVENTORY ?= inventory/production.py
+check: $(VENV)/.installed
+	$(VENV)/bin/difusor check --inventory $(INVENTORY)
 
 lab-up: setup
 	$(PYTHON) -m difusor.rehearsal.lab up

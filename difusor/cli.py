@@ -20,7 +20,10 @@ from difusor.inventory import DEFAULT_INVENTORY
 from difusor.settings import SettingsError
 
 # subcommand -> module
-SUBCOMMANDS: dict[str, str] = {"report": "difusor.report_command"}
+SUBCOMMANDS: dict[str, str] = {
+    "check": "difusor.check",
+    "report": "difusor.report_command",
+}
 
 
 def add_inventory_arguments(parser: argparse.ArgumentParser, one_host: bool = False) -> None:

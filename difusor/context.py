@@ -2,7 +2,9 @@
 Per-host access to the validated settings from inside deploys.
 
 ``host_settings()`` validates the host's data once (group_data + inventory + .env) and
-raises :class:`difusor.settings.SettingsError` before any operation has run.
+raises :class:`difusor.settings.SettingsError` before any operation has run. From the command
+line the same check already ran before pyinfra connected (``config.py``); this one holds for
+deploys run through pyinfra's API.
 ``ensure_no_lockout()`` is called by every deploy that touches the firewall or sshd.
 """
 

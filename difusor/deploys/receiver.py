@@ -18,7 +18,7 @@ from difusor import paths
 from difusor.accounts import NOLOGIN, PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
 from difusor.render import put_template, put_text
-from difusor.settings import ENV_PREFIX, Settings, SettingsError
+from difusor.settings import Settings
 
 RSYNC_MODULE = "prep"
 
@@ -42,10 +42,6 @@ def rsyncd_context(settings: Settings) -> dict:
 @deploy("Package receiver")
 def receiver():
     settings = host_settings()
-    if settings.rsync_password is None:
-        raise SettingsError(
-            [f"rsync_password: is required: set {ENV_PREFIX}RSYNC_PASSWORD in .env"]
-        )
 
     apt.packages(name="rsync", packages=["rsync"])
     server.user(

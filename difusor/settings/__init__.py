@@ -10,7 +10,8 @@ lists them for operators, concern by concern.
 - ``access``, ``clock``, ``system``, ``portal``, ``receiver``, ``publisher``, ``docker``,
   ``env`` (secrets), ``rehearsal``: one model per concern, with its fields and its rules;
 - ``model``: ``Settings``, all the concerns in one model with flat keys;
-- ``load``: host data and ``.env`` into ``Settings``, or ``SettingsError``;
+- ``base``: what every concern model shares, and its cross-field rules (``@rule``);
+- ``load``: host data and ``.env`` into ``Settings``, or ``SettingsError`` with its problems;
 - ``doc``: writes ``docs/settings.md``.
 
 Example (``group_data/all.py``)::
@@ -24,11 +25,12 @@ Example (``group_data/all.py``)::
 from .access import RESERVED_ACCOUNTS, Operator
 from .env import ENV_PREFIX
 from .load import (
+    Problem,
     SettingsError,
-    format_errors,
     parse_settings,
     pyinfra_reserved_keys,
     read_secrets,
+    secret_sources,
 )
 from .model import Settings
 from .ssh_keys import MIN_RSA_BITS
@@ -39,11 +41,12 @@ __all__ = [
     "MIN_RSA_BITS",
     "RESERVED_ACCOUNTS",
     "Operator",
+    "Problem",
     "Settings",
     "SettingsError",
-    "format_errors",
     "is_hostname",
     "parse_settings",
     "pyinfra_reserved_keys",
     "read_secrets",
+    "secret_sources",
 ]

@@ -5,12 +5,13 @@ Access: who may reach SSH (22) and rsync (873), and who administers the server.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .base import SettingsModel
-from .types import UNIX_NAME, Network, PublicKey, SourceName
+from .base import Broken, SettingsModel, rule
+from .types import UNIX_NAME, IPNetwork, Network, PublicKey, SourceName, address_count
 
 RESERVED_ACCOUNTS = {
     "root",
@@ -24,7 +25,10 @@ RESERVED_ACCOUNTS = {
     "_chrony",
 }
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# The widest trusted network by IP version: a /8 is a whole provider's allocation; past it a
+# trusted source stops naming anyone in particular.
+WIDEST_TRUSTED_PREFIX = {4: 8, 6: 32}
 
 
 class Operator(BaseModel):
@@ -70,6 +74,11 @@ class AccessSettings(SettingsModel):
     ssh_password_authentication: bool = Field(
         default=False, description="Allow password logins over SSH (off: keys only)."
     )
+    allow_wide_trusted_sources: bool = Field(
+        default=False,
+        description="Accept trusted sources wider than /8 (IPv4) or /32 (IPv6), up to the whole "
+        "internet: SSH and rsync then answer far more of it than your institute and admins.",
+    )
     allow_lockout: bool = Field(
         default=False,
         description="Apply firewall/SSH changes even when they would cut off the SSH client "
@@ -84,6 +93,23 @@ class AccessSettings(SettingsModel):
         if duplicates:
             raise ValueError(f"operator names must be unique, repeated: {duplicates}")
         return value
+
+    @rule("trusted_sources", "allow_wide_trusted_sources")
+    def _trusted_sources_name_someone(self) -> Iterator[Broken]:
+        """No trusted network wider than /8 (IPv4) or /32 (IPv6), unless
+        `allow_wide_trusted_sources = True`: SSH and rsync are for the institute and the admins."""
+        if self.allow_wide_trusted_sources:
+            return
+        for name, networks in self.trusted_sources.items():
+            for index, network in enumerate(networks):
+                widest = WIDEST_TRUSTED_PREFIX[network.version]
+                if network.prefixlen < widest:
+                    reach = address_count(network)
+                    yield Broken(
+                        f"'{network}' opens SSH and rsync to {reach}: trusted sources are at "
+                        f"most /{widest} (set allow_wide_trusted_sources = True to take the risk)",
+                        at=(name, index),
+                    )
 
     def networks(self, family: int | None = None) -> list[tuple[str, IPNetwork]]:
         """All trusted networks as (source name, network), optionally of one IP version."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from zoneinfo import available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from .base import Broken, rule
 from .rehearsal import RehearsalSettings
 from .types import NtpServer
 
@@ -41,11 +43,11 @@ class TimeSettings(RehearsalSettings):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. America/Mexico_City)")
         return value
 
-    @model_validator(mode="after")
-    def _clock_control_off_only_in_rehearsals(self) -> TimeSettings:
+    @rule("ntp_clock_control", "rehearsal")
+    def _clock_control_off_only_in_rehearsals(self) -> Iterator[Broken]:
         """`ntp_clock_control = False` only with `rehearsal = True`: a server sets its clock."""
         if not self.ntp_clock_control and not self.rehearsal:
-            raise ValueError(
-                "ntp_clock_control=False is only for rehearsal inventories (set rehearsal=True)"
+            yield Broken(
+                "False is only for rehearsal inventories (set rehearsal=True): a server sets "
+                "its own clock"
             )
-        return self

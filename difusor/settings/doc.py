@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from .access import AccessSettings
+from .base import rules_of
 from .clock import TimeSettings
 from .docker import DockerSettings
 from .env import SecretSettings, env_name
@@ -54,18 +55,19 @@ def own_fields(model: type[BaseModel]) -> list[str]:
 
 def own_rules(model: type[BaseModel]) -> list[str]:
     """The cross-field rules the model declares, in words (each rule's docstring)."""
-    validators = model.__pydantic_decorators__.model_validators
+    rules = rules_of(model)
     return [
-        inspect.getdoc(validators[name].func) or name
-        for name in declared_here(model, lambda cls: cls.__pydantic_decorators__.model_validators)
+        " ".join((inspect.getdoc(rules[name]) or name).split())
+        for name in declared_here(model, rules_of)
     ]
 
 
 def default_text(name: str, field: FieldInfo) -> str:
-    if field.default is PydanticUndefined:
-        return "**required**"
+    required = field.default is PydanticUndefined
     if name in SecretSettings.model_fields:
-        return f"from `.env`: `{env_name(name)}`"
+        return ("**required**, " if required else "") + f"from `.env`: `{env_name(name)}`"
+    if required:
+        return "**required**"
     if isinstance(field.default, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
         return f"`{str(field.default)!r}`"
     return f"`{field.default!r}`"
@@ -96,7 +98,8 @@ def settings_markdown() -> str:
         "Generated from `difusor/settings/` by `python -m difusor.settings.doc`.",
         "Set them in `group_data/*.py` or per host in the inventory; secrets only in `.env`.",
         "Every setting is a key of its own (`portal_domain = ...`): the sections only group",
-        "them by concern.",
+        "them by concern. `difusor check` validates them with no connection, each problem with",
+        "the file it came from; the deploy runs the same check before it connects.",
         "",
     ]
     for heading, model in SECTIONS:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from .base import SettingsModel
+from .base import Broken, SettingsModel, rule
 from .types import Network
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -68,30 +69,24 @@ class DockerSettings(SettingsModel):
             )
         return value
 
-    @model_validator(mode="after")
-    def _address_pool_is_ipv4_with_room_for_a_24(self) -> DockerSettings:
+    @rule("docker_address_pool")
+    def _address_pool_is_ipv4_with_room_for_a_24(self) -> Iterator[Broken]:
         """`docker_address_pool` is IPv4 and a /24 or larger (Docker splits it into /24s)."""
         if self.docker_address_pool.version != 4 or self.docker_address_pool.prefixlen > 24:
-            raise ValueError(
-                f"docker_address_pool: {self.docker_address_pool} must be IPv4 and /24 or larger"
-            )
-        return self
+            yield Broken(f"'{self.docker_address_pool}' must be IPv4 and /24 or larger")
 
-    @model_validator(mode="after")
-    def _bridge_outside_address_pool(self) -> DockerSettings:
+    @rule("docker_bridge_ip", "docker_address_pool")
+    def _bridge_outside_address_pool(self) -> Iterator[Broken]:
         """`docker_bridge_ip`'s network lies outside `docker_address_pool`."""
-        if ipaddress.ip_interface(self.docker_bridge_ip).network.overlaps(self.docker_address_pool):
-            raise ValueError(
-                f"docker_bridge_ip {self.docker_bridge_ip} overlaps docker_address_pool"
-            )
-        return self
+        pool = self.docker_address_pool
+        if ipaddress.ip_interface(self.docker_bridge_ip).network.overlaps(pool):
+            yield Broken(f"'{self.docker_bridge_ip}' overlaps docker_address_pool {pool}")
 
-    @model_validator(mode="after")
-    def _port_is_public_or_trusted_not_both(self) -> DockerSettings:
+    @rule("docker_public_ports", "docker_trusted_ports")
+    def _port_is_public_or_trusted_not_both(self) -> Iterator[Broken]:
         """No port is in both `docker_public_ports` and `docker_trusted_ports`."""
         both = sorted(set(self.docker_public_ports) & set(self.docker_trusted_ports))
         if both:
-            raise ValueError(
-                f"docker ports {both} are in both docker_public_ports and docker_trusted_ports"
+            yield Broken(
+                f"ports {both} are in docker_trusted_ports too: public or trusted, not both"
             )
-        return self

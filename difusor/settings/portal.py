@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator
 
+from .base import Broken, rule
 from .rehearsal import RehearsalSettings
-from .types import Email, Hostname, LocalFile, Network, Origin, PrivateFile, matching
+from .types import (
+    Email,
+    Hostname,
+    IPNetwork,
+    LocalFile,
+    Network,
+    Origin,
+    PrivateFile,
+    address_count,
+    matching,
+)
 
 LoopbackUrl = Annotated[
     str,
@@ -33,6 +45,10 @@ def _page_pattern(value: str) -> str:
 
 
 PagePattern = Annotated[str, AfterValidator(_page_pattern)]
+
+
+# Widest network a CDN entry may name, per IP version.
+WIDEST_CDN_PREFIX = {4: 8, 6: 24}
 
 
 class PortalSettings(RehearsalSettings):
@@ -97,18 +113,32 @@ class PortalSettings(RehearsalSettings):
         "'^/resultados/[a-z]+$' for an application's pages.",
     )
 
-    @model_validator(mode="after")
-    def _selfsigned_only_in_rehearsals(self) -> PortalSettings:
+    @field_validator("cdn_networks")
+    @classmethod
+    def _cdn_networks_are_a_cdns(cls, networks: list[IPNetwork]) -> list[IPNetwork]:
+        """No CDN network wider than /8 (IPv4) or /24 (IPv6): every address in it may tell the
+        portal which reader it forwards, so a wider one lets anyone forge their address and
+        slip past the per-reader limits and bans. CDNs publish nothing wider than /12 or /29."""
+        for network in networks:
+            widest = WIDEST_CDN_PREFIX[network.version]
+            if network.prefixlen < widest:
+                raise ValueError(
+                    f"'{network}' would let {address_count(network)} forge the reader's address: "
+                    f"CDN networks are at most /{widest}"
+                )
+        return networks
+
+    @rule("tls_source", "rehearsal")
+    def _selfsigned_only_in_rehearsals(self) -> Iterator[Broken]:
         """`tls_source = "selfsigned"` only with `rehearsal = True`: readers' browsers refuse it."""
         if self.tls_source == "selfsigned" and not self.rehearsal:
-            raise ValueError(
-                "tls_source='selfsigned' is only for rehearsal inventories (set rehearsal=True)"
+            yield Broken(
+                "'selfsigned' is only for rehearsal inventories (set rehearsal=True): readers' "
+                "browsers refuse it"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _provided_certificate_has_its_files(self) -> PortalSettings:
+    @rule("tls_source", "tls_certificate_file", "tls_key_file")
+    def _provided_certificate_has_its_files(self) -> Iterator[Broken]:
         """`tls_source = "provided"` needs both `tls_certificate_file` and `tls_key_file`."""
         if self.tls_source == "provided" and not (self.tls_certificate_file and self.tls_key_file):
-            raise ValueError("tls_source='provided' needs tls_certificate_file and tls_key_file")
-        return self
+            yield Broken("'provided' needs tls_certificate_file and tls_key_file")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
+from .base import Broken, rule
 from .env import SecretSettings, env_name
 from .types import matching
 
@@ -65,19 +67,17 @@ class PublisherSettings(SecretSettings):
             )
         return value
 
-    @model_validator(mode="after")
-    def _cloudflare_purge_has_zone_and_token(self) -> PublisherSettings:
+    @rule("cdn_purge", "cloudflare_zone_id", "cdn_token")
+    def _cloudflare_purge_has_zone_and_token(self) -> Iterator[Broken]:
         """`cdn_purge = "cloudflare"` needs `cloudflare_zone_id` and the `cdn_token` secret."""
         if self.cdn_purge == "cloudflare" and not (self.cloudflare_zone_id and self.cdn_token):
-            raise ValueError(
-                "cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env "
+            yield Broken(
+                "'cloudflare' needs cloudflare_zone_id and the token in .env "
                 f"({env_name('cdn_token')})"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _command_purge_has_a_command(self) -> PublisherSettings:
+    @rule("cdn_purge", "cdn_purge_command")
+    def _command_purge_has_a_command(self) -> Iterator[Broken]:
         """`cdn_purge = "command"` needs `cdn_purge_command`."""
         if self.cdn_purge == "command" and not self.cdn_purge_command:
-            raise ValueError("cdn_purge='command' needs cdn_purge_command (an argv list)")
-        return self
+            yield Broken("'command' needs cdn_purge_command (an argv list)")

@@ -22,6 +22,8 @@ _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
 
 def is_hostname(value: str) -> bool:
     labels = value.rstrip(".").split(".")
@@ -135,3 +137,12 @@ Origin = Annotated[str, AfterValidator(_origin)]
 LocalFile = Annotated[str, AfterValidator(_local_file)]
 # A local file holding a secret: never one that git tracks.
 PrivateFile = Annotated[LocalFile, AfterValidator(_not_in_git)]
+
+
+def address_count(network: IPNetwork) -> str:
+    """How much of the internet a network covers, for messages."""
+    if network.prefixlen == 0:
+        return "the whole internet"
+    if network.version == 4:
+        return f"{network.num_addresses:,} addresses"
+    return f"2^{network.max_prefixlen - network.prefixlen} addresses"

@@ -1,3 +1,4 @@
+import os
 import subprocess
 
 import pytest
@@ -23,3 +24,13 @@ def valid_data(public_key) -> dict:
         "ssh_user": "root",
         "_sudo": False,
     }
+
+
+RSYNC_PASSWORD = "unit-test-rsync-password"
+
+
+@pytest.fixture(autouse=True)
+def secrets_of_a_deploy(monkeypatch):
+    """What a deploy finds in .env: an rsync password, and nothing from this checkout's .env."""
+    monkeypatch.setenv("DIFUSOR_ENV_FILE", os.devnull)
+    monkeypatch.setenv("DIFUSOR_RSYNC_PASSWORD", RSYNC_PASSWORD)

@@ -5,6 +5,8 @@ import pytest
 from difusor.inventory import inventory_settings
 from difusor.settings import SettingsError, parse_settings, read_secrets
 
+from .conftest import RSYNC_PASSWORD
+
 
 def rsa_key(tmp_path, bits: int) -> str:
     path = tmp_path / f"rsa{bits}"
@@ -82,7 +84,7 @@ MALFORMED = [
     (
         "malformed_key",
         {"operators": [{"name": "ana", "ssh_keys": ["ssh-ed25519 AAAAnot-base64!"]}]},
-        "operators[0].ssh_keys[0]: 'ssh-ed25519 AAAAnot-base64!' has a malformed key body",
+        "operators[0].ssh_keys[0]: 'ssh-ed25519 AAAAnot-base64!' has a body that is not base64",
     ),
     (
         "key_type_mismatch",
@@ -97,7 +99,7 @@ MALFORMED = [
                 }
             ]
         },
-        "has a malformed key body",
+        "says ssh-rsa but its body holds a 'ssh-ed25519' key",
     ),
     (
         "dsa_key",
@@ -174,7 +176,7 @@ MALFORMED = [
     (
         "clock_control_off_in_production",
         {"ntp_clock_control": False},
-        "ntp_clock_control=False is only for rehearsal inventories",
+        "ntp_clock_control: False is only for rehearsal inventories (set rehearsal=True)",
     ),
     (
         "secret_in_host_data",
@@ -220,10 +222,9 @@ def test_short_rsa_keys_are_refused_long_ones_accepted(valid_data, tmp_path):
 def test_secrets_come_from_env_file_and_never_show(valid_data, tmp_path, monkeypatch):
     monkeypatch.delenv("DIFUSOR_RSYNC_PASSWORD", raising=False)
     env_file = tmp_path / ".env"
-    env_file.write_text("DIFUSOR_RSYNC_PASSWORD=s3cr3t-value\n")
+    env_file.write_text("DIFUSOR_RSYNC_PASSWORD=s3cr3t-value-of-20ch\n")
     settings = parse_settings(valid_data, read_secrets(env_file))
-    assert settings.rsync_password is not None
-    assert settings.rsync_password.get_secret_value() == "s3cr3t-value"
+    assert settings.rsync_password.get_secret_value() == "s3cr3t-value-of-20ch"
     assert "s3cr3t-value" not in repr(settings)
 
 
@@ -262,7 +263,7 @@ PORTAL_MALFORMED = [
     (
         "provided_without_files",
         {"tls_source": "provided"},
-        "tls_source='provided' needs tls_certificate_file and tls_key_file",
+        "tls_source: 'provided' needs tls_certificate_file and tls_key_file",
     ),
     (
         "provided_key_missing",
@@ -272,7 +273,7 @@ PORTAL_MALFORMED = [
     (
         "selfsigned_in_production",
         {"tls_source": "selfsigned"},
-        "tls_source='selfsigned' is only for rehearsal inventories",
+        "tls_source: 'selfsigned' is only for rehearsal inventories",
     ),
     (
         "unknown_tls_source",
@@ -288,6 +289,17 @@ PORTAL_MALFORMED = [
         "bad_cdn_network",
         {"cdn_networks": ["10.0.0.1/8"]},
         "cdn_networks[0]: '10.0.0.1/8' has host bits set",
+    ),
+    (
+        "cdn_network_whole_internet",
+        {"cdn_networks": ["0.0.0.0/0"]},
+        "cdn_networks: '0.0.0.0/0' would let the whole internet forge the reader's address",
+    ),
+    (
+        "cdn_network_wide_ipv6",
+        {"cdn_networks": ["2001:db8::/48", "2000::/16"]},
+        "cdn_networks: '2000::/16' would let 2^112 addresses forge the reader's address: CDN "
+        "networks are at most /24",
     ),
 ]
 
@@ -325,7 +337,11 @@ def test_provided_key_tracked_by_git_is_refused(valid_data, tmp_path):
 
 
 DOCKER_MALFORMED = [
-    ("pool_too_small", {"docker_address_pool": "172.30.0.0/25"}, "must be IPv4 and /24 or larger"),
+    (
+        "pool_too_small",
+        {"docker_address_pool": "172.30.0.0/25"},
+        "docker_address_pool: '172.30.0.0/25' must be IPv4 and /24 or larger",
+    ),
     (
         "pool_host_bits",
         {"docker_address_pool": "172.30.0.1/16"},
@@ -339,12 +355,12 @@ DOCKER_MALFORMED = [
     (
         "bridge_in_pool",
         {"docker_bridge_ip": "172.30.5.1/24"},
-        "docker_bridge_ip 172.30.5.1/24 overlaps docker_address_pool",
+        "docker_bridge_ip: '172.30.5.1/24' overlaps docker_address_pool 172.30.0.0/16",
     ),
     (
         "port_in_both_lists",
         {"docker_public_ports": [8080], "docker_trusted_ports": [8080]},
-        "docker ports [8080] are in both docker_public_ports and docker_trusted_ports",
+        "docker_public_ports: ports [8080] are in docker_trusted_ports too",
     ),
     (
         "port_out_of_range",
@@ -372,17 +388,18 @@ PUBLISHER_MALFORMED = [
     (
         "cloudflare_purge_without_zone",
         {"cdn_purge": "cloudflare"},
-        "cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env (DIFUSOR_CDN_TOKEN)",
+        "cdn_purge: 'cloudflare' needs cloudflare_zone_id and the token in .env "
+        "(DIFUSOR_CDN_TOKEN)",
     ),
     (
         "cloudflare_purge_without_token",
         {"cdn_purge": "cloudflare", "cloudflare_zone_id": "0123456789abcdef0123456789abcdef"},
-        "cdn_purge='cloudflare' needs cloudflare_zone_id and the token in .env",
+        "cdn_purge: 'cloudflare' needs cloudflare_zone_id and the token in .env",
     ),
     (
         "command_purge_without_command",
         {"cdn_purge": "command"},
-        "settings: cdn_purge='command' needs cdn_purge_command (an argv list)",
+        "cdn_purge: 'command' needs cdn_purge_command (an argv list)",
     ),
     (
         "bad_zone_id",
@@ -404,7 +421,11 @@ PUBLISHER_MALFORMED = [
         {"rsync_user": "Prep"},
         "rsync_user: 'Prep' is not a valid user name (lower case letters, digits, '-', '_')",
     ),
-    ("ipv6_docker_pool", {"docker_address_pool": "fd00::/48"}, "must be IPv4 and /24 or larger"),
+    (
+        "ipv6_docker_pool",
+        {"docker_address_pool": "fd00::/48"},
+        "docker_address_pool: 'fd00::/48' must be IPv4 and /24 or larger",
+    ),
 ]
 
 
@@ -422,7 +443,8 @@ def test_malformed_publisher_receiver_and_docker_settings(valid_data, change, ex
 def test_cdn_purges_with_what_they_need_are_accepted(valid_data):
     zone = "0123456789abcdef0123456789abcdef"
     cloudflare = {**valid_data, "cdn_purge": "cloudflare", "cloudflare_zone_id": zone}
-    assert parse_settings(cloudflare, {"cdn_token": "t0ken"}).cdn_token is not None
+    secrets = {"rsync_password": RSYNC_PASSWORD, "cdn_token": "t0ken"}
+    assert parse_settings(cloudflare, secrets).cdn_token is not None
     command = {**valid_data, "cdn_purge": "command", "cdn_purge_command": ["/usr/bin/true"]}
     assert parse_settings(command).cdn_purge_command == ["/usr/bin/true"]
 
@@ -436,7 +458,7 @@ def test_a_concern_model_checks_its_own_rules():
     assert PortalSettings.model_validate(
         {**portal, "tls_source": "selfsigned", "rehearsal": True}
     ).rehearsal
-    with pytest.raises(ValidationError, match="only for rehearsal inventories"):
+    with pytest.raises(ValidationError, match="'selfsigned' is only for rehearsal inventories"):
         PortalSettings.model_validate({**portal, "tls_source": "selfsigned"})
 
 
