@@ -175,21 +175,44 @@ def _window(
 
 def report_data(c: Collected) -> dict[str, Any]:
     """report.json: the figures, their definitions and their sources."""
-    r, zone = c.readers, c.zone
+    when = _Stamps(c.zone)
+    return {
+        **_heading(c, when),
+        **_readers(c.readers, when),
+        **_load(c, when),
+        **_publication(c, when),
+        **_method(c),
+        **_provenance(c),
+    }
 
-    def when(moment: datetime | None) -> str | None:
-        return moment.astimezone(zone).isoformat() if moment else None
 
-    delays = [corte.delay_s for corte in c.cortes]
-    cortes_s = max(0, int((c.cortes_until - c.window.start).total_seconds()))
+@dataclass(frozen=True)
+class _Stamps:
+    """Moments as report.json writes them: ISO 8601 in the report's time zone."""
+
+    zone: ZoneInfo
+
+    def __call__(self, moment: datetime | None) -> str | None:
+        return moment.astimezone(self.zone).isoformat() if moment else None
+
+
+def _heading(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """What the report covers: the period asked for, the publication window, the cortes."""
     return {
         "format": 1,
         "generated": when(c.generated),
         "difusor": c.options.difusor,
-        "timezone": zone.key,
+        "timezone": c.zone.key,
         "period": {"from": when(c.period.start), "to": when(c.period.end)},
         "window": {"from": when(c.window.start), "to": when(c.window.end)},
         "cortes_until": when(c.cortes_until),
+    }
+
+
+def _readers(r: Traffic, when: _Stamps) -> dict[str, Any]:
+    """The statistics the calls ask for (2024 I.E; 2018 II): hits, pages, visitors, visits,
+    time on site, and the same by hour."""
+    return {
         "hits": r.hits,
         "page_views": r.page_views,
         "visitors": r.visitors,
@@ -216,14 +239,29 @@ def report_data(c: Collected) -> dict[str, Any]:
             }
             for h in r.hourly
         ],
+    }
+
+
+def _load(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """The origin's own load: responses by class and the peaks, against the capacity."""
+    second, minute = c.origin.peak_second, c.origin.peak_minute
+    return {
         "status": c.origin.status,
         "peak": {
-            "requests_per_second": c.origin.peak_second[1] if c.origin.peak_second else 0,
-            "second": when(c.origin.peak_second[0]) if c.origin.peak_second else None,
-            "requests_per_minute": c.origin.peak_minute[1] if c.origin.peak_minute else 0,
-            "minute": when(c.origin.peak_minute[0]) if c.origin.peak_minute else None,
+            "requests_per_second": second[1] if second else 0,
+            "second": when(second[0]) if second else None,
+            "requests_per_minute": minute[1] if minute else 0,
+            "minute": when(minute[0]) if minute else None,
             "capacity_rps": c.options.capacity_rps,
         },
+    }
+
+
+def _publication(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """Cortes, rejections, incidents, the monitor's alerts and the time the corte was stale."""
+    delays = [corte.delay_s for corte in c.cortes]
+    cortes_s = max(0, int((c.cortes_until - c.window.start).total_seconds()))
+    return {
         "cortes": [
             {
                 "package": corte.package,
@@ -271,6 +309,12 @@ def report_data(c: Collected) -> dict[str, Any]:
             "critical_s": c.critical_s,
             "stale_percent": round(100 * c.stale_s / cortes_s, 3) if cortes_s else 0.0,
         },
+    }
+
+
+def _method(c: Collected) -> dict[str, Any]:
+    """How the figures were counted: the definitions, their parameters, what undercounts."""
+    return {
         "definitions": definitions.texts(
             c.options.page_patterns,
             c.period_minutes,
@@ -284,10 +328,16 @@ def report_data(c: Collected) -> dict[str, Any]:
             "grace_minutes": c.grace_minutes,
             "burst_5xx_per_minute": c.options.burst_5xx_per_minute,
         },
-        "caveats": sources.caveats(r, c.options.behind_cdn),
+        "caveats": sources.caveats(c.readers, c.options.behind_cdn),
+    }
+
+
+def _provenance(c: Collected) -> dict[str, Any]:
+    """The source of each statistic, and the files of the copy it was read from."""
+    return {
         "source": {
             **{
-                figure: r.source_of(figure)
+                figure: c.readers.source_of(figure)
                 for figure in (*sources.COUNTS, *sources.PEOPLE, "hourly")
             },
             **dict.fromkeys(("status", "peak"), c.origin.source),
