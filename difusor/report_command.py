@@ -13,7 +13,9 @@ from a copy, offline.
 The period: ``--from``/``--to`` (local times of the settings' ``timezone``; a bare date means
 the start or the end of that day); by default the publication window, ``publication_start``
 to 23:59:59 of the seventh day after. Without ``publication_start`` in the settings, ``--from``
-is needed. A period that has not ended yet is reported until now.
+is needed. A period that has not ended yet is reported until now. Offline, the settings are
+those the copy was fetched with (kept in its manifest, ``copia.json``), so no ``.env`` is
+needed; a copy made otherwise takes the inventory's.
 """
 
 from __future__ import annotations
@@ -175,9 +177,13 @@ def run(args: argparse.Namespace) -> int:
 
     now = datetime.now(timezone.utc)
     offline = args.from_copy is not None
-    host, settings = _host(args, offline)
     copy_dir: Path = args.from_copy or args.copy or args.out / COPY_NAME
-    defaults = Defaults.from_settings(settings) if settings else _manifest_defaults(copy_dir)
+    # Offline, the settings the copy was fetched with: a machine without the server's .env
+    # (secrets the report does not use) can build the report again.
+    defaults = _fetched_defaults(copy_dir) if offline else None
+    host, settings = (None, None) if defaults else _host(args, offline)
+    if defaults is None:
+        defaults = Defaults.from_settings(settings) if settings else _copy_defaults(copy_dir)
     start, end, notes = report_period(args.start, args.end, defaults, now)
     for note in notes:
         print(f"difusor report: {note}", file=sys.stderr)
@@ -210,17 +216,22 @@ def _host(args: argparse.Namespace, offline: bool) -> tuple[InventoryHost | None
     return hosts[0], hosts[0].settings()
 
 
-def _manifest_defaults(copy_dir: Path) -> Defaults:
-    """Offline without an inventory: the settings the copy was fetched with, or else the
-    time zone of the host's publisher.json in the copy."""
-    from difusor.report.copy import CopyError, open_copy
+def _fetched_defaults(copy_dir: Path) -> Defaults | None:
+    """The settings the copy was fetched with (its manifest), if it has them."""
     from difusor.report.fetch import MANIFEST
 
     try:
         manifest = json.loads((copy_dir / MANIFEST).read_text())
         return Defaults.from_json(manifest["settings"])
-    except (OSError, ValueError, KeyError):
-        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _copy_defaults(copy_dir: Path) -> Defaults:
+    """Offline, a copy not fetched by this command and no inventory: the time zone of the
+    host's publisher.json in the copy."""
+    from difusor.report.copy import CopyError, open_copy
+
     try:
         return Defaults(timezone=open_copy(copy_dir).publisher_config.timezone)
     except CopyError:

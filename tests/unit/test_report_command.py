@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from difusor import cli
+from difusor.report.fetch import MANIFEST
 from difusor.report_command import Defaults, report_period
 from difusor.settings import SettingsError
 
@@ -156,3 +157,26 @@ def test_offline_from_a_missing_copy_says_so(tmp_path, monkeypatch, capsys):
     argv = ["report", "--from-copy", str(tmp_path / "nada"), "--from", "2024-06-02", "--no-pdf"]
     assert cli.main(argv) == 2
     assert "bad copy: copy directory" in capsys.readouterr().err
+
+
+def test_offline_a_fetched_copy_needs_no_secrets_and_keeps_its_settings(
+    valid_data, tmp_path, monkeypatch, capsys
+):
+    """On a machine without the server's .env, --from-copy of a copy this command fetched
+    builds with the settings saved in the copy (here its portal name and time zone), even
+    when an inventory is there whose settings could not be read without those secrets."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIFUSOR_RSYNC_PASSWORD")
+    inventory = write_inventory(tmp_path, {"prep": valid_data})
+    copy = make_copy(tmp_path / "copia", notes=False)
+    saved = Defaults(timezone="America/Mexico_City", difusor="prep.guardado.example")
+    (copy / MANIFEST).write_text(json.dumps({"host": "prep", "settings": saved.as_json()}))
+    argv = ["report", "--inventory", inventory, "--from-copy", str(copy)]
+    argv += ["--from", "2024-06-02T20:00", "--to", "2024-06-02T23:59:59"]
+    argv += ["--out", str(tmp_path / "memoria"), "--no-pdf"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    data = json.loads((tmp_path / "memoria" / "report.json").read_text())
+    assert (data["difusor"], data["hits"]) == ("prep.guardado.example", 22)
+    (copy / MANIFEST).unlink()  # a copy made by hand: the inventory's settings, so its secrets
+    assert cli.main(argv) == 2
+    assert "DIFUSOR_RSYNC_PASSWORD" in capsys.readouterr().err
