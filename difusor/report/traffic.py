@@ -138,6 +138,8 @@ def _database(memory_limit: str, threads: int | None) -> Iterator[duckdb.DuckDBP
             con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
             con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
             con.execute("SET preserve_insertion_order = false")
+            # Its progress bar would fill the command's output (and CI logs) with redraws.
+            con.execute("SET enable_progress_bar = false")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             yield con

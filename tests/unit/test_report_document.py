@@ -191,6 +191,14 @@ def test_the_pdf_has_the_institutes_sections_in_order_and_real_pages(reports, tm
     assert "http" not in "".join(re.findall(r'(?:src|href)="([^"#]*)"', html))
 
 
+def test_tables_are_numbered_in_order_whichever_are_shown(reports):
+    """Some tables appear only when they have rows (here the monitor's alerts do not)."""
+    for out, _ in reports.values():
+        html = (out / "memoria-tecnica.html").read_text()
+        numbers = [int(n) for n in re.findall(r"<caption>Tabla (\d+)\.", html)]
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
 def test_long_incident_durations_stay_inside_their_column(tmp_path):
     """A certificate renewal failing for hours: its duration ('3 h 40 min 00 s') must end
     before the effect column of the PDF's incidents table, on every page the table spans."""
