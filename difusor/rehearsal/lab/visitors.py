@@ -54,6 +54,10 @@ DIRECT, CDN = "direct", "cdn"
 # gap is 30 min); the assets of a page come with it.
 DWELL_S = (10, 180)
 RETURN_AFTER_S = (40 * 60, 55 * 60)
+# Real seconds a keep-alive connection may stay idle before the reader drops it and opens a
+# new one for its next request, as browsers do: the portal closes idle ones after 15 s, and a
+# request sent on a connection the server has just closed gets no answer.
+IDLE_CONNECTION_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -175,11 +179,13 @@ def _read(reader: Reader, scale: float, start: float, deadline: float) -> list[S
     if reader.route == CDN:
         headers["X-Forwarded-For"] = reader.address
     cookie = ""
-    done = []
+    done: list[Sent] = []
     for at, path in reader.requests:
         time.sleep(max(0.0, start + at / scale - time.time()))
         if time.time() > deadline:
             break
+        if done and time.time() - done[-1].answered > IDLE_CONNECTION_S:
+            connection.close()  # the next request connects again
         sent_cookie = cookie
         sent = time.time()
         status, given = 0, ""
