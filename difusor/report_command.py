@@ -160,7 +160,8 @@ def report_period(
             f"the period ends {last.astimezone(zone):%Y-%m-%d %H:%M:%S}, later than now: "
             f"reported until {now.astimezone(zone):%Y-%m-%d %H:%M:%S}"
         )
-        last = now.astimezone(zone).replace(microsecond=0)
+        # to the microsecond: what was logged in the current second is in (logs have ms)
+        last = now.astimezone(zone)
     if last <= first:
         raise SettingsError(
             [
