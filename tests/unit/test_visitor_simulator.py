@@ -4,6 +4,7 @@ varied, and its ground truth follows the report's definitions on hand-counted re
 from __future__ import annotations
 
 import itertools
+import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -74,3 +75,15 @@ def test_the_ground_truth_follows_the_definitions():
     assert (truth.visitors, truth.cookieless_visitors) == (3, 2)
     assert truth.visits == 4 and truth.single_request_visits == 1
     assert truth.median_s == pytest.approx(40) and truth.mean_s == pytest.approx((40 + 30 + 60) / 3)
+
+
+def test_each_reader_connects_to_an_address_the_socket_layer_takes():
+    """A direct IPv6 reader connects to the lab host's bare IPv6 address (a bracketed one
+    cannot be resolved: every request of such a reader went unanswered)."""
+    by_route: dict[tuple[str, bool], set[int]] = {}
+    for reader in visitors.plan(24, SITE, seed=1):
+        connection = visitors.portal_connection(reader)
+        family = socket.getaddrinfo(connection.host, connection.port, 0, socket.SOCK_STREAM)
+        by_route.setdefault((reader.route, ":" in reader.address), set()).add(family[0][0])
+    assert by_route[(DIRECT, True)] == {socket.AF_INET6}
+    assert by_route[(DIRECT, False)] == by_route[(CDN, False)] == {socket.AF_INET}

@@ -166,15 +166,21 @@ def simulate(readers: list[Reader], scale: float, timeout: float = 300) -> list[
     return sorted(requests, key=lambda r: r.sent)
 
 
-def _read(reader: Reader, scale: float, start: float, deadline: float) -> list[Sent]:
-    """One reader's requests, on one keep-alive connection as a browser would."""
+def portal_connection(reader: Reader) -> http.client.HTTPSConnection:
+    """The reader's connection to the lab host: over IPv6 when it reads directly from an IPv6
+    address, else over IPv4 (the CDN stand-in, like an edge, connects over IPv4)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the lab's certificate is not for an address
     direct_ipv6 = reader.route == DIRECT and ":" in reader.address
-    connection = http.client.HTTPSConnection(
-        f"[{LAB_IPV6}]" if direct_ipv6 else LAB_IPV4, 443, context=context, timeout=10
-    )
+    # the bare address: http.client keeps brackets when a port is given, and cannot resolve them
+    address = LAB_IPV6 if direct_ipv6 else LAB_IPV4
+    return http.client.HTTPSConnection(address, 443, context=context, timeout=10)
+
+
+def _read(reader: Reader, scale: float, start: float, deadline: float) -> list[Sent]:
+    """One reader's requests, on one keep-alive connection as a browser would."""
+    connection = portal_connection(reader)
     headers = {"Host": PORTAL_NAME, "User-Agent": reader.user_agent, "Accept": "*/*"}
     if reader.route == CDN:
         headers["X-Forwarded-For"] = reader.address
