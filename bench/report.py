@@ -6,7 +6,7 @@
    peak, pages, assets, results JSON polling, 304s, 404s, returning readers, readers without
    cookies, crawlers; older days gzipped as logrotate leaves them) plus a night of cortes into
    a copy directory under a temp dir (or ``--keep DIR``, reused when it already has logs).
-2. Runs the whole report (``python -m difusor.report``: figures, charts, HTML and PDF) and
+2. Runs the whole report (``difusor report --from-copy``: figures, charts, HTML and PDF) and
    GoAccess (Debian's 1.7, which reads JSON logs through a JSON ``--log-format`` but not gzip:
    the files reach it through ``zcat``) on the same lines, and prints wall time, peak memory
    (max RSS of the process) and the visitor counts side by side. GoAccess counts a visitor
@@ -61,7 +61,10 @@ def run_engine(copy: Path, out: Path) -> tuple[float, float, dict]:
     argv = [
         sys.executable,
         "-m",
-        "difusor.report",
+        "difusor",
+        "report",
+        "--inventory",
+        str(copy / "no-inventory.py"),  # offline: the copy's own publisher.json
         "--from-copy",
         str(copy),
         "--from",
@@ -70,8 +73,6 @@ def run_engine(copy: Path, out: Path) -> tuple[float, float, dict]:
         "2024-06-09T23:59:59",
         "--out",
         str(out),
-        "--difusor",
-        "prep.example.com.mx",
     ]
     wall, rss, result = measured(argv, REPO)
     if result.returncode:

@@ -26,6 +26,7 @@ OFFSET = timezone(timedelta(hours=-6))  # America/Mexico_City, no DST since 2022
 START = datetime(2024, 6, 2, 20, 0, tzinfo=OFFSET)
 DAYS = 7
 HOST = "prep.example.com.mx"
+DOCUMENTATION_IPV4 = ("192.0.2", "198.51.100", "203.0.113")
 
 PAGES = [
     "/",
@@ -121,10 +122,20 @@ class _Day:
             self.written += len(rows)
 
 
+def client_address(reader: int) -> str:
+    """The reader's address, from the documentation ranges only (RFC 5737, RFC 3849): one in
+    four on IPv4, shared by many readers as behind a carrier's NAT; the others on IPv6, one
+    address each."""
+    if reader % 4 == 0:
+        network = DOCUMENTATION_IPV4[reader // 4 % len(DOCUMENTATION_IPV4)]
+        return f"{network}.{reader // 12 % 254 + 1}"
+    return f"2001:db8:{reader >> 16:x}:{reader & 0xFFFF:x}::1"
+
+
 def _visit(day: _Day, t: int, reader: int, returning: bool, cookies: bool, bot: bool) -> None:
     """One reader's visit: pages with their assets, results polling, sometimes a long pause."""
     rng = day.rng
-    client = f"{10 + reader % 200}.{(reader >> 8) % 256}.{(reader >> 16) % 256}.{reader % 251 + 1}"
+    client = client_address(reader)
     agent = BOTS[reader % len(BOTS)] if bot else BROWSERS[reader % len(BROWSERS)]
     cookie = f"difusor={reader:032X}"
     fresh = not returning  # the first request sets the cookie, the next ones send it back

@@ -7,6 +7,7 @@ same pyinfra inventory the deploy takes.
     difusor status [--inventory FILE] [--host NAME] [--json]
     difusor backup --to DIR [--inventory FILE] [--host NAME]
     difusor restore --from DIR/HOST [--inventory FILE] [--host NAME]
+    difusor report [--inventory FILE] [--host NAME] [--from WHEN] [--to WHEN] [--out DIR]
 
 Each subcommand is a module with ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
 (the exit code). Modules keep heavy imports inside ``run``, so ``difusor --help`` stays fast.
@@ -29,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "status": "difusor.status",
     "backup": "difusor.backup",
     "restore": "difusor.restore",
+    "report": "difusor.report_command",
 }
 
 

@@ -19,6 +19,7 @@ come from poppler-utils.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parent / "document_templates"
+_NUMBER_AND_UNIT = re.compile(r"(\d) (h|min|s)\b")  # in a duration (units_kept)
 
 MONTHS = [
     "enero",
@@ -53,7 +55,13 @@ def environment(*template_dirs: Path) -> Environment:
         lstrip_blocks=True,
     )
     env.globals["page_style"] = (TEMPLATES / "documents.css").read_text(encoding="utf-8")
-    env.filters.update(number=number, date_es=date_es, datetime_es=datetime_es, duration=duration)
+    env.filters.update(
+        number=number,
+        date_es=date_es,
+        datetime_es=datetime_es,
+        duration=duration,
+        units_kept=units_kept,
+    )
     return env
 
 
@@ -95,6 +103,12 @@ def duration(seconds: float | int | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+def units_kept(text: str) -> str:
+    """'12 h 00 min 00 s' with each number tied to its unit (no-break spaces): a narrow table
+    cell may then wrap it between units ('12 h 00 min' / '00 s'), never inside one."""
+    return _NUMBER_AND_UNIT.sub("\\1\u00a0\\2", text)
 
 
 def image_uri(data: bytes, mime: str = "image/png") -> str:

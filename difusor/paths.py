@@ -36,3 +36,7 @@ RSYNC_SECRETS = "/etc/rsyncd.secrets"
 # deploy owns these files and writes exactly the keys of the settings.
 AUTHORIZED_KEYS_DIR = "/etc/ssh/authorized_keys.d"
 ROOT_KEYS_FILE = f"{AUTHORIZED_KEYS_DIR}/root"
+
+# The portal's no-store beacon for the difusor's own pages (docs/cdn.md): every load of such
+# a page reaches the origin's access log, also behind a CDN, for the memoria técnica.
+BEACON_PATH = "/_difusor/beacon"

@@ -188,6 +188,20 @@ class Remote:
             return fact.default()
         return fact.process(lines)
 
+    def run_to_file(
+        self, command: str, path: Path, timeout: float = 1800
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Like :meth:`run`, with the command's output written to the local file ``path``
+        (for outputs too large to hold in memory, such as a journal export)."""
+        with path.open("wb") as output:
+            return subprocess.run(
+                [*self.ssh_command, self.target.alias, self._privileged(command)],
+                stdout=output,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+                check=False,
+            )
+
     def rsync_argv(self, *options: str) -> list[str]:
         """rsync over this connection; remote paths are written ``HOST:PATH``."""
         rsync_path = ["--rsync-path", "sudo -n rsync"] if self.target.sudo else []

@@ -132,6 +132,7 @@ def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
         "error_log": paths.NGINX_ERROR_LOG,
         "ban_lists": [ban_list(jail) for jail in PORTAL_JAILS],
         "userid_flags": userid_flags,
+        "beacon_path": paths.BEACON_PATH,
     }
 
 

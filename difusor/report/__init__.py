@@ -18,6 +18,8 @@ access logs or publisher logs)::
                                          (unit failures, restarts, reboots; the publisher's
                                          lines too, used when publisher.log is missing)
       notas.md                           the operator's notes (format: difusor.report.notes)
+      cdn-analytics.json                 the CDN's own counts for the period (behind a CDN:
+                                         difusor.report.cloudflare writes it)
 
 Other files are ignored (those that look like a log but have another name are listed in
 report.json's ``inputs.ignored``). Whatever fetches the copy must only read from the host.
@@ -38,8 +40,9 @@ and the value, before anything is written.
 Writes into ``out_dir``: ``report.json``, ``summary.csv``, ``pages.csv``, ``hourly.csv``,
 ``cortes.csv``, ``rejections.csv``, ``incidents.csv``, ``memoria-tecnica.html`` (self-contained)
 and ``memoria-tecnica.pdf``. Definitions: :mod:`difusor.report.definitions`. Reader
-statistics come from a :class:`TrafficSource` (the origin's access logs by default; a CDN's
-analytics or a beacon plug in there, and report.json's ``source`` names the one used).
+statistics come, figure by figure, from the best source the copy has (the origin's access
+logs; behind a CDN its analytics and the beacon: :mod:`difusor.report.sources`), or from a
+:class:`TrafficSource` given; report.json's ``source`` names the one behind each figure.
 Privacy: only aggregates leave the engine; no reader address, cookie or user agent is written.
 """
 
@@ -51,11 +54,12 @@ from pathlib import Path
 from typing import Any
 
 from difusor import documents
-from difusor.report.build import OriginLogs, TrafficSource, collect, report_data
+from difusor.report.build import TrafficSource, collect, report_data
 from difusor.report.copy import CopyError
 from difusor.report.model import Period, ReportOptions
 from difusor.report.notes import NotesError
 from difusor.report.output import HTML_NAME, PDF_NAME, render_html, write_csvs, write_json
+from difusor.report.sources import OriginLogs
 
 __all__ = [
     "CopyError",

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from difusor.report import definitions, events, traffic
+from difusor.report import definitions, events, sources
 from difusor.report.copy import Copy, open_copy
 from difusor.report.model import (
+    BEACON,
+    CDN_ANALYTICS,
     ORIGIN_LOGS,
     Corte,
     Incident,
@@ -22,6 +24,7 @@ from difusor.report.model import (
     local_time,
 )
 from difusor.report.notes import Notes, read_notes
+from difusor.report.sources import OriginLogs
 
 PUBLISHER_LOG = "publisher-log"
 # The PREP publishes cortes for 24 hours from its start (every 15 minutes, 20:00 to 20:00).
@@ -31,8 +34,8 @@ JOURNAL = "journal"
 # Where a statistic can come from (the report names the one used for each).
 SOURCES = {
     ORIGIN_LOGS: "Registros de acceso (access log) del servidor de origen, nginx",
-    "cdn-analytics": "Analítica de la CDN para el periodo",
-    "beacon": "Baliza sin caché (no-store) servida desde las páginas del difusor",
+    CDN_ANALYTICS: "Analítica de la CDN para el periodo, por horas completas",
+    BEACON: "Baliza sin caché (no-store) que envían las páginas propias del difusor",
     PUBLISHER_LOG: "Registro del publicador del kit (publisher.log)",
     JOURNAL: "Diario del sistema (systemd journal) de los servicios del kit",
 }
@@ -58,27 +61,6 @@ class TrafficSource(Protocol):
     name: str
 
     def traffic(self, period: Period, zone: str) -> Traffic: ...
-
-
-@dataclass(frozen=True)
-class OriginLogs:
-    """Reader statistics from the portal's own access logs (:mod:`difusor.report.traffic`)."""
-
-    files: list[Path]
-    options: ReportOptions
-    name: str = ORIGIN_LOGS
-
-    def traffic(self, period: Period, zone: str) -> Traffic:
-        return traffic.count(
-            self.files,
-            period,
-            zone,
-            definitions.page_regex(self.options.page_patterns),
-            self.options.visit_gap_s,
-            self.options.burst_5xx_per_minute,
-            self.options.memory_limit,
-            self.options.threads,
-        )
 
 
 @dataclass(frozen=True)
@@ -125,9 +107,19 @@ def collect(
     )
     window = _window(options.window, config.window_start, config.window_end, period)
 
-    origin_source = OriginLogs(copy.access_logs, options)
-    origin = origin_source.traffic(period, zone_name)
-    readers = traffic_source.traffic(period, zone_name) if traffic_source else origin
+    origin = OriginLogs(copy.access_logs, options).traffic(period, zone_name)
+    if traffic_source is not None:
+        readers = traffic_source.traffic(period, zone_name)
+    else:
+        readers = sources.readers(
+            origin,
+            sources.CdnAnalytics(copy.cdn_analytics, definitions.page_regex(options.page_patterns))
+            if copy.cdn_analytics
+            else None,
+            sources.beacon(copy.access_logs, options) if options.behind_cdn else None,
+            period,
+            zone_name,
+        )
 
     cortes_until = min(
         window.end,
@@ -183,21 +175,44 @@ def _window(
 
 def report_data(c: Collected) -> dict[str, Any]:
     """report.json: the figures, their definitions and their sources."""
-    r, zone = c.readers, c.zone
+    when = _Stamps(c.zone)
+    return {
+        **_heading(c, when),
+        **_readers(c.readers, when),
+        **_load(c, when),
+        **_publication(c, when),
+        **_method(c),
+        **_provenance(c),
+    }
 
-    def when(moment: datetime | None) -> str | None:
-        return moment.astimezone(zone).isoformat() if moment else None
 
-    delays = [corte.delay_s for corte in c.cortes]
-    cortes_s = max(0, int((c.cortes_until - c.window.start).total_seconds()))
+@dataclass(frozen=True)
+class _Stamps:
+    """Moments as report.json writes them: ISO 8601 in the report's time zone."""
+
+    zone: ZoneInfo
+
+    def __call__(self, moment: datetime | None) -> str | None:
+        return moment.astimezone(self.zone).isoformat() if moment else None
+
+
+def _heading(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """What the report covers: the period asked for, the publication window, the cortes."""
     return {
         "format": 1,
         "generated": when(c.generated),
         "difusor": c.options.difusor,
-        "timezone": zone.key,
+        "timezone": c.zone.key,
         "period": {"from": when(c.period.start), "to": when(c.period.end)},
         "window": {"from": when(c.window.start), "to": when(c.window.end)},
         "cortes_until": when(c.cortes_until),
+    }
+
+
+def _readers(r: Traffic, when: _Stamps) -> dict[str, Any]:
+    """The statistics the calls ask for (2024 I.E; 2018 II): hits, pages, visitors, visits,
+    time on site, and the same by hour."""
+    return {
         "hits": r.hits,
         "page_views": r.page_views,
         "visitors": r.visitors,
@@ -224,14 +239,29 @@ def report_data(c: Collected) -> dict[str, Any]:
             }
             for h in r.hourly
         ],
-        "status": r.status,
+    }
+
+
+def _load(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """The origin's own load: responses by class and the peaks, against the capacity."""
+    second, minute = c.origin.peak_second, c.origin.peak_minute
+    return {
+        "status": c.origin.status,
         "peak": {
-            "requests_per_second": c.origin.peak_second[1] if c.origin.peak_second else 0,
-            "second": when(c.origin.peak_second[0]) if c.origin.peak_second else None,
-            "requests_per_minute": c.origin.peak_minute[1] if c.origin.peak_minute else 0,
-            "minute": when(c.origin.peak_minute[0]) if c.origin.peak_minute else None,
+            "requests_per_second": second[1] if second else 0,
+            "second": when(second[0]) if second else None,
+            "requests_per_minute": minute[1] if minute else 0,
+            "minute": when(minute[0]) if minute else None,
             "capacity_rps": c.options.capacity_rps,
         },
+    }
+
+
+def _publication(c: Collected, when: _Stamps) -> dict[str, Any]:
+    """Cortes, rejections, incidents, the monitor's alerts and the time the corte was stale."""
+    delays = [corte.delay_s for corte in c.cortes]
+    cortes_s = max(0, int((c.cortes_until - c.window.start).total_seconds()))
+    return {
         "cortes": [
             {
                 "package": corte.package,
@@ -279,6 +309,12 @@ def report_data(c: Collected) -> dict[str, Any]:
             "critical_s": c.critical_s,
             "stale_percent": round(100 * c.stale_s / cortes_s, 3) if cortes_s else 0.0,
         },
+    }
+
+
+def _method(c: Collected) -> dict[str, Any]:
+    """How the figures were counted: the definitions, their parameters, what undercounts."""
+    return {
         "definitions": definitions.texts(
             c.options.page_patterns,
             c.period_minutes,
@@ -292,11 +328,18 @@ def report_data(c: Collected) -> dict[str, Any]:
             "grace_minutes": c.grace_minutes,
             "burst_5xx_per_minute": c.options.burst_5xx_per_minute,
         },
+        "caveats": sources.caveats(c.readers, c.options.behind_cdn),
+    }
+
+
+def _provenance(c: Collected) -> dict[str, Any]:
+    """The source of each statistic, and the files of the copy it was read from."""
+    return {
         "source": {
-            **dict.fromkeys(
-                ("hits", "page_views", "visitors", "visits", "pages", "time_on_site", "hourly"),
-                r.source,
-            ),
+            **{
+                figure: c.readers.source_of(figure)
+                for figure in (*sources.COUNTS, *sources.PEOPLE, "hourly")
+            },
             **dict.fromkeys(("status", "peak"), c.origin.source),
             **dict.fromkeys(("cortes", "rejections", "alerts", "availability"), PUBLISHER_LOG),
             "incidents": sorted(
@@ -308,6 +351,7 @@ def report_data(c: Collected) -> dict[str, Any]:
             "access_logs": [p.name for p in c.copy.access_logs],
             "publisher_logs": [p.name for p in c.copy.publisher_logs],
             "journal": c.copy.journal.name if c.copy.journal else None,
+            "cdn_analytics": c.copy.cdn_analytics.name if c.copy.cdn_analytics else None,
             "notes": bool(c.notes.sections),
             "ignored": [os.path.relpath(p, c.copy.root) for p in c.copy.ignored],
         },

@@ -7,12 +7,13 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 from difusor import paths
+from difusor.report.model import window_end
 
 ACCESS_LOG = "var/log/nginx/access.log"
 PUBLISHER_LOG = paths.PUBLISHER_LOG.lstrip("/")
@@ -20,6 +21,7 @@ MONITOR_STATE = f"{paths.STATE_DIR.lstrip('/')}/monitor.json"
 PUBLISHER_CONFIG = paths.PUBLISHER_CONFIG.lstrip("/")
 JOURNAL = "journal.json"
 NOTES = "notas.md"
+CDN_ANALYTICS = "cdn-analytics.json"
 
 # access.log, access.log.1, access.log.2.gz, access.log-20240603, access.log-20240603-1717394400.gz
 _ROTATED = r"(?:\.\d+|-\d{8}(?:-\d+)?)?(?:\.gz)?"
@@ -49,6 +51,7 @@ class Copy:
     monitor_state: dict[str, Any] | None
     publisher_config: PublisherConfig
     notes: Path | None
+    cdn_analytics: Path | None = None
     ignored: list[Path] = field(default_factory=list)
 
 
@@ -69,6 +72,7 @@ def open_copy(root: Path | str) -> Copy:
         None,
     )
     notes = root / NOTES
+    cdn = root / CDN_ANALYTICS
     return Copy(
         root=root,
         access_logs=access,
@@ -77,20 +81,25 @@ def open_copy(root: Path | str) -> Copy:
         monitor_state=_json_file(root / MONITOR_STATE),
         publisher_config=_publisher_config(root / PUBLISHER_CONFIG),
         notes=notes if notes.is_file() else None,
+        cdn_analytics=cdn if cdn.is_file() else None,
         ignored=ignored_access + ignored_publisher,
     )
+
+
+def is_log_file(base: str, name: str) -> bool:
+    """Whether ``name`` is the log ``base`` itself or one of its rotated files."""
+    return re.fullmatch(re.escape(base) + _ROTATED, name) is not None
 
 
 def _rotated(base: Path) -> tuple[list[Path], list[Path]]:
     """The live log and its rotated siblings; other files that start with its name apart."""
     if not base.parent.is_dir():
         return [], []
-    pattern = re.compile(re.escape(base.name) + _ROTATED + "$")
     found: list[Path] = []
     ignored: list[Path] = []
     for path in sorted(base.parent.glob(base.name + "*")):
         if path.is_file():
-            (found if pattern.match(path.name) else ignored).append(path)
+            (found if is_log_file(base.name, path.name) else ignored).append(path)
     return found, ignored
 
 
@@ -152,8 +161,7 @@ def _publisher_config(path: Path) -> PublisherConfig:
 
     start, end = local("window_start"), local("window_end")
     if start is not None and end is None:
-        day = (start + timedelta(days=7)).date()
-        end = datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=zone)
+        end = window_end(start)
     for key in ("period_minutes", "grace_minutes"):
         value = raw.get(key, getattr(defaults, key))
         if not isinstance(value, int) or value < (1 if key == "period_minutes" else 0):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +11,15 @@ from zoneinfo import ZoneInfo
 from difusor.report import definitions
 
 ORIGIN_LOGS = "origin-logs"
+CDN_ANALYTICS = "cdn-analytics"
+BEACON = "beacon"
+
+
+def window_end(start: datetime) -> datetime:
+    """The end of a publication window that starts at ``start``: 23:59:59 of the seventh day
+    after (the calls' window, e.g. 2 to 9 June 2024), in ``start``'s own time zone."""
+    day = (start + timedelta(days=7)).date()
+    return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=start.tzinfo)
 
 
 def local_time(moment: datetime, timezone: str) -> datetime:
@@ -58,6 +67,10 @@ class ReportOptions:
     # last corte stays online and its age is no incident. Default: 24 h after the window start.
     cortes_until: datetime | None = None
     capacity_rps: float | None = None  # measured capacity, compared with the peak in the report
+    # Behind a CDN the origin sees only cache misses: readers are then counted from the
+    # beacon's requests when there are any (hits and pages from the CDN's analytics, when the
+    # copy has them, whether or not this is set).
+    behind_cdn: bool = False
     notes: Path | None = None  # operator notes; default notas.md in the copy
     memory_limit: str = "600MB"  # DuckDB's own limit (it spills to a temp file beyond it)
     threads: int | None = None  # DuckDB threads; default all cores
@@ -109,6 +122,11 @@ class Traffic:
     bursts_5xx: list[Burst]
     # lines by visitor field format: "pair" (visitor_got/visitor_set) or "combined" (visitor)
     visitor_fields: dict[str, int] = field(default_factory=dict)
+    # figure -> source(s), for figures that come from another source than ``source``
+    sources: dict[str, str | list[str]] = field(default_factory=dict)
+
+    def source_of(self, figure: str) -> str | list[str]:
+        return self.sources.get(figure, self.source)
 
 
 @dataclass(frozen=True)

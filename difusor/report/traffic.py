@@ -55,7 +55,7 @@ SELECT
     visitor_got IS NOT NULL OR visitor_set IS NOT NULL AS paired,
     CASE WHEN page THEN path END AS page_path
 FROM read_json($files, format = 'newline_delimited', columns = $columns, ignore_errors = true)
-WHERE time BETWEEN $start AND $end
+WHERE time BETWEEN $start AND $end AND ($only_path IS NULL OR path = $only_path)
 """
 
 # The visitor of each request: its cookie, or (no cookie came back) its reader key.
@@ -138,6 +138,8 @@ def _database(memory_limit: str, threads: int | None) -> Iterator[duckdb.DuckDBP
             con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
             con.execute(f"SET temp_directory = '{Path(scratch) / 'spill'}'")
             con.execute("SET preserve_insertion_order = false")
+            # Its progress bar would fill the command's output (and CI logs) with redraws.
+            con.execute("SET enable_progress_bar = false")
             if threads:
                 con.execute(f"SET threads = {int(threads)}")
             yield con
@@ -154,10 +156,13 @@ def count(
     burst_5xx_per_minute: int,
     memory_limit: str = "600MB",
     threads: int | None = None,
+    only_path: str | None = None,
+    source: str = ORIGIN_LOGS,
 ) -> Traffic:
-    """Every reader figure of ``period`` from these access logs (plain or .gz)."""
+    """Every reader figure of ``period`` from these access logs (plain or .gz); with
+    ``only_path``, from the requests of that one path (the beacon), named ``source``."""
     if not files:
-        return _empty(fields={})
+        return _empty({}, source)
     with _database(memory_limit, threads) as con:
         con.execute(
             _LOAD,
@@ -168,6 +173,7 @@ def count(
                 "zone": zone,
                 "start": period.start,
                 "end": period.end,
+                "only_path": only_path,
             },
         )
         con.execute(_VISITOR)
@@ -176,7 +182,7 @@ def count(
         assert totals is not None
         hits, page_views, visitors, cookie, cookieless, cookieless_requests, *classes = totals
         if not hits:
-            return _empty(fields)
+            return _empty(fields, source)
         visits, single, multi, median, mean = con.execute(
             _VISITS, {"gap": visit_gap_s}
         ).fetchone() or (
@@ -210,7 +216,7 @@ def count(
             else:
                 bursts.append(Burst(start, instant(minute * 60 + 60), errors, minute_hits))
         return Traffic(
-            source=ORIGIN_LOGS,
+            source=source,
             hits=hits,
             page_views=page_views,
             visitors=visitors,
@@ -243,9 +249,9 @@ def _rows(
     return con.execute(sql, params or {}).fetchall()
 
 
-def _empty(fields: dict[str, int]) -> Traffic:
+def _empty(fields: dict[str, int], source: str) -> Traffic:
     return Traffic(
-        source=ORIGIN_LOGS,
+        source=source,
         hits=0,
         page_views=0,
         visitors=0,

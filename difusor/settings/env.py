@@ -35,7 +35,9 @@ class SecretSettings(SettingsModel):
         "one captured upload.",
     )
     cdn_token: SecretStr | None = Field(
-        default=None, description="Cloudflare API token with Cache Purge permission."
+        default=None,
+        description="Cloudflare API token: Cache Purge for the purge after each corte, and "
+        "Analytics Read for the memoria técnica's figures behind the CDN.",
     )
 
     @field_validator("rsync_password")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from .base import Broken, rule
 from .rehearsal import RehearsalSettings
@@ -28,6 +29,22 @@ LoopbackUrl = Annotated[
         "must be http://127.0.0.1:PORT (or [::1]): the application stays on loopback",
     ),
 ]
+
+# DuckDB matches the memoria técnica's page patterns with RE2: no lookaround, no backreference.
+_NOT_RE2 = re.compile(r"\(\?<?[=!]|\\[1-9]")
+
+
+def _page_pattern(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{value!r} is not a regular expression ({error})") from None
+    if _NOT_RE2.search(value):
+        raise ValueError(f"{value!r}: lookarounds and backreferences are not supported (RE2)")
+    return value
+
+
+PagePattern = Annotated[str, AfterValidator(_page_pattern)]
 
 
 # Widest network a CDN entry may name, per IP version.
@@ -88,6 +105,12 @@ class PortalSettings(RehearsalSettings):
     )
     connection_limit: int = Field(
         default=100, ge=1, le=65535, description="Open connections per client address."
+    )
+    report_page_patterns: list[PagePattern] = Field(
+        default=[],
+        description="Request paths that also count as pages in the memoria técnica (regular "
+        "expressions, RE2), besides those ending in /, .html or .htm; e.g. "
+        "'^/resultados/[a-z]+$' for an application's pages.",
     )
 
     @field_validator("cdn_networks")

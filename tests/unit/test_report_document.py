@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +19,10 @@ from difusor.report.notes import NotesError, read_notes
 
 from .test_report_events import SIMULACRO, at, journal_entry
 from .test_report_traffic import line
+
+WORD = re.compile(
+    r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>'
+)
 
 FROM, TO = datetime(2024, 6, 2, 20, 0), datetime(2024, 6, 2, 23, 59, 59)
 ADDRESSES = ["203.0.113.10", "203.0.113.11", "2001:db8::77", "198.51.100.200"]
@@ -184,6 +189,51 @@ def test_the_pdf_has_the_institutes_sections_in_order_and_real_pages(reports, tm
     images = re.findall(r'<img src="([^"]+)"', html)
     assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
     assert "http" not in "".join(re.findall(r'(?:src|href)="([^"#]*)"', html))
+
+
+def test_tables_are_numbered_in_order_whichever_are_shown(reports):
+    """Some tables appear only when they have rows (here the monitor's alerts do not)."""
+    for out, _ in reports.values():
+        html = (out / "memoria-tecnica.html").read_text()
+        numbers = [int(n) for n in re.findall(r"<caption>Tabla (\d+)\.", html)]
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_long_incident_durations_stay_inside_their_column(tmp_path):
+    """A certificate renewal failing for hours: its duration ('3 h 40 min 00 s') must end
+    before the effect column of the PDF's incidents table, on every page the table spans."""
+    copy = make_copy(tmp_path / "copy", notes=False)
+    failed, succeeded = "d9b373ed55a64feb8242e02dbe79a49c", "7ad2d189f7e94e70a38c781354912448"
+    with (copy / "journal.json").open("a") as journal:
+        journal.write(journal_entry("20:10:00", "certbot.service", failed) + "\n")
+        journal.write(journal_entry("23:50:00", "certbot.service", succeeded) + "\n")
+    out = tmp_path / "out"
+    data = build_report(copy, FROM, TO, out, ReportOptions(difusor="prep.example.com.mx")).data
+    assert max(i["duration_s"] for i in data["incidents"]) == 3 * 3600 + 40 * 60
+    layout = subprocess.run(
+        ["pdftotext", "-bbox", str(out / "memoria-tecnica.pdf"), "-"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    inside = []  # each duration shown between the end column and the effect column
+    for page in layout.split("<page ")[1:]:
+        words = [(float(x0), float(x1), text) for x0, _, x1, _, text in WORD.findall(page)]
+        texts = [text for _, _, text in words]
+        if "publicación" not in texts or "Duración" not in texts:
+            continue
+        end_column = words[texts.index("Fin")][0]
+        effect_column = words[texts.index("Efecto")][0]
+        for incident in data["incidents"]:
+            tokens = documents.duration(incident["duration_s"]).split()
+            for n in range(len(words) - len(tokens) + 1):
+                if (
+                    texts[n : n + len(tokens)] == tokens
+                    and end_column < words[n][0] < effect_column
+                ):
+                    assert words[n + len(tokens) - 1][1] <= effect_column, (tokens, words[n])
+                    inside.append(incident["duration_s"])
+    assert set(inside) >= {i["duration_s"] for i in data["incidents"]}
 
 
 def test_without_notes_the_improvement_section_says_what_to_write_and_the_measured_figures(reports):

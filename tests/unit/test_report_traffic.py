@@ -20,6 +20,8 @@ from .report_reference import figures
 
 ZONE = "America/Mexico_City"
 LOCAL = timezone(timedelta(hours=-6))
+# Readers' addresses: documentation ranges only (RFC 5737).
+DOCUMENTATION_IPV4 = ("192.0.2", "198.51.100", "203.0.113")
 T0 = datetime(2024, 6, 2, 21, 0, tzinfo=LOCAL)
 PERIOD = Period.local(datetime(2024, 6, 2, 20, 0), datetime(2024, 6, 9, 23, 59, 59), ZONE)
 
@@ -232,7 +234,7 @@ def _random_night(seed: int, readers: int = 120) -> list[str]:
     lines = []
     for reader in range(readers):
         kind = rng.random()
-        client = f"10.{reader // 250}.{reader % 250}.{rng.randint(1, 9)}"
+        client = f"{DOCUMENTATION_IPV4[reader % 3]}.{reader // 3 % 254 + 1}"
         agent = rng.choice(["Firefox/126", "Safari/17", "Chrome/125"])
         cookie = f"difusor={reader:032X}"
         fresh = True

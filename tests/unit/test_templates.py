@@ -184,6 +184,8 @@ def test_nginx_static_portal(settings):
     assert "proxy_pass" not in conf
     assert "set_real_ip_from" not in conf
     assert "return 301 https://prep.example.com.mx$request_uri;" in conf
+    beacon = conf.split("location = /_difusor/beacon {", 1)[1].split("\n        }\n", 1)[0]
+    assert 'add_header Cache-Control "no-store" always;' in beacon and "return 204;" in beacon
     # Every location that sets headers repeats the security headers (nginx does not inherit them).
     assert (
         conf.count('add_header Strict-Transport-Security "max-age=63072000" always;')

@@ -1,7 +1,8 @@
 """
 The local rehearsal, end to end: lab up, deploy, a second deploy that must change nothing,
-the testinfra and network suites, a short simulacro, Lynis, a summary, and the lab torn down
-(also on failure).
+the testinfra and network suites, a short simulacro, the memoria técnica of the rehearsal's own
+traffic and cortes (``difusor report``), Lynis, a summary, and the lab torn down (also on
+failure).
 
     python -m difusor.rehearsal.lab rehearse      # what `make rehearse` runs
     python -m difusor.rehearsal.lab up|deploy|simulacro|down
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,6 +23,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from difusor.facts import ChronyTracking
@@ -252,12 +255,33 @@ def evidence_step(lab: Lab, summary: Summary) -> None:
     )
 
 
+def memoria(lab: Lab, since: datetime) -> tuple[bool, str]:
+    """`difusor report` on the rehearsal's own traffic and cortes, into the lab's work dir."""
+    out = lab.workdir / "memoria"
+    shutil.rmtree(out, ignore_errors=True)
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "difusor", "report", "--inventory", LAB_INVENTORY),
+            *("--from", since.isoformat(timespec="seconds"), "--out", str(out)),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if result.returncode != 0:
+        return False, (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
+    figures = result.stdout.splitlines()[0].removeprefix("memoria técnica: ")
+    return True, f"{figures}; {out / 'memoria-tecnica.pdf'}"
+
+
 def rehearse(with_lynis: bool = True) -> int:
     summary = Summary()
     lab = Lab()
     try:
         with summary.failures_recorded():
             started = time.monotonic()
+            since = datetime.now(timezone.utc).replace(microsecond=0)
             lab.up()
             summary.add("lab up", True, f"{time.monotonic() - started:.0f} s")
 
@@ -283,6 +307,7 @@ def rehearse(with_lynis: bool = True) -> int:
                     else corte.error
                 )
                 summary.add(f"simulacro corte {corte.package}", corte.published, detail)
+            summary.add("memoria técnica of the rehearsal", *memoria(lab, since))
             report = chrony_report(lab)
             summary.add(
                 "time synchronised to the lab's NTP server",
