@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import pytest
 
+from difusor.accounts import NOLOGIN
 from difusor.deploys.base import NEEDRESTART_FILE
 from difusor.deploys.docker import PACKAGES, engine_packages
 from difusor.deploys.firewall import desired_rules
-from difusor.deploys.ssh import CLOUD_INIT_SSH_FILE
+from difusor.deploys.ssh import CLOUD_INIT_SSH_FILE, OPERATORS_GROUP
 from difusor.facts import UfwState
 from difusor.platform import DEBIAN_SECURITY_ORIGINS, UBUNTU_SECURITY_ORIGINS, decide
 from difusor.settings import parse_settings
@@ -254,3 +255,27 @@ def test_the_kit_enforces_each_distributions_own_security_origins(release):
     )
     assert list(platform.security_origins) == recording["stock_files"]["unattended_origins"]
     assert "stock_files.unattended_origins" in recording["sources"]
+
+
+def test_an_operator_taken_off_the_settings_is_retired_once(data, monkeypatch):
+    """The run after an operator leaves the settings takes away their shell, keys and sudo;
+    the run after that finds nothing left to do."""
+    facts = load("ubuntu-24.04")["facts"]
+    luis = {"name": "luis", "ssh_keys": data["operators"][0]["ssh_keys"]}
+    both = dict(data, operators=[*data["operators"], luis])
+    model = converged(facts, run_deploy(facts, both, monkeypatch))
+    assert OPERATORS_GROUP in model.users["luis"]["groups"]
+
+    retiring = run_deploy(facts, data, monkeypatch, model=model)
+    assert [operation.name for operation in retiring if operation.commands] == [
+        "SSH access | Former operator luis: no SSH keys, no shell",
+        "SSH access | Former operator luis: no sudo, no docker",
+    ]
+    for operation in retiring:
+        for command in operation.commands:
+            model.run(command)
+    assert model.users["luis"]["shell"] == NOLOGIN
+    assert model.nodes["/home/luis/.ssh/authorized_keys"].content.strip() == ""
+    assert OPERATORS_GROUP not in model.users["luis"]["groups"]
+    again = run_deploy(facts, data, monkeypatch, model=model)
+    assert [operation.name for operation in again if operation.commands] == []

@@ -69,8 +69,8 @@ class Model:
 
     # -- facts ------------------------------------------------------------------------------
     def fact(self, name: str, arguments: dict, recorded: Any) -> Any:
-        path = arguments.get("path")
-        node = self.nodes.get(path) if path else None
+        path: str = arguments.get("path", "")
+        node = self.nodes.get(path)
         if name == "difusor.facts.Certificate":
             return copy.deepcopy(self.facts.get(name, {}).get(path, recorded))
         if name in self.facts:
@@ -101,6 +101,11 @@ class Model:
         if name == "deb.DebPackages":
             installed = {**(recorded or {}), **self.packages}
             return {package: v for package, v in installed.items() if package not in self.removed}
+        if name == "server.AuthorizedKeys":
+            if node is None or node.kind != "file":
+                return recorded
+            stripped = (line.strip() for line in node.content.splitlines())
+            return [line for line in stripped if line and not line.startswith("#")]
         if name == "files.Block":
             if node is None or node.kind != "file":
                 return recorded
@@ -114,6 +119,36 @@ class Model:
             return {unit: unit in self.running for unit in arguments["services"]}
         if name == "systemd.SystemdEnabled":
             return {unit: unit in self.enabled for unit in arguments["services"]}
+        if name == "difusor.facts.FileState":
+            if node is None:
+                return recorded
+            return self.file_state(node) if node.kind == "file" else None
+        if name == "difusor.facts.Tree":
+            if node is None:
+                return recorded
+            return self.tree(path) if node.kind == "dir" else None
+        if name == "difusor.facts.PathStates":
+            states = copy.deepcopy(recorded or {})
+            for each in arguments["paths"]:
+                if each in self.nodes:
+                    states[each] = self.path_state(self.nodes[each])
+            return states
+        if name == "difusor.facts.UnitState":
+            unit, stock = arguments["unit"], recorded or {"active": "", "file": ""}
+            return {
+                "active": "active" if unit in self.running else stock["active"],
+                "file": "enabled" if unit in self.enabled else stock["file"],
+            }
+        user = self.users.get(arguments.get("user", ""))
+        if name == "difusor.facts.Account":
+            return {**self.passwd_entry(user), "group": user["group"]} if user else recorded
+        if name == "difusor.facts.UserGroups":
+            return [user["group"], *user["groups"]] if user else recorded
+        if name == "difusor.facts.Passwd":
+            return {
+                **(recorded or {}),
+                **{account: self.passwd_entry(user) for account, user in self.users.items()},
+            }
         if name == "server.Users":
             return {**(recorded or {}), **copy.deepcopy(self.users)}
         if name == "server.Groups":
@@ -121,6 +156,36 @@ class Model:
         if name == "server.Sysctl":
             return {key: self.sysctl[key] for key in arguments["keys"] if key in self.sysctl}
         return recorded
+
+    # -- what the deploy's own facts report (difusor/facts.py), from the model's nodes -------
+    @staticmethod
+    def file_state(node: Node) -> dict:
+        return {
+            "mode": node.mode,
+            "user": node.user,
+            "group": node.group,
+            "sha256": sha256(node.content.encode()).hexdigest(),
+        }
+
+    @staticmethod
+    def path_state(node: Node) -> dict:
+        kind = {"file": "regular file", "dir": "directory", "link": "symbolic link"}[node.kind]
+        return {"type": kind, "mode": node.mode, "user": node.user, "group": node.group}
+
+    def tree(self, root: str) -> dict:
+        """As ``find`` lists it: directories and regular files only, relative to ``root``."""
+        entries = {}
+        for each, node in self.nodes.items():
+            if (each == root or each.startswith(root + "/")) and node.kind != "link":
+                entry = {"mode": node.mode, "user": node.user, "group": node.group}
+                if node.kind == "file":
+                    entry["sha256"] = self.file_state(node)["sha256"]
+                entries[each.removeprefix(root).lstrip("/")] = entry
+        return entries
+
+    @staticmethod
+    def passwd_entry(user: dict) -> dict:
+        return {key: user[key] for key in ("uid", "gid", "comment", "home", "shell")}
 
 
 def _mkdir(model: Model, match: re.Match) -> None:
@@ -180,15 +245,27 @@ def _groupadd(model: Model, match: re.Match) -> None:
     model.groups.add(match["group"])
 
 
-def _useradd(model: Model, match: re.Match) -> None:
-    words = shlex.split(match["options"])
-    name = words[-1]
+# useradd's and usermod's long options, by the short ones pyinfra's server.user uses.
+LONG_OPTIONS = {"--home-dir": "-d", "--home": "-d", "--shell": "-s", "--gid": "-g"}
+
+
+def _account_options(arguments: str) -> tuple[str, dict[str, str]]:
+    """The account a useradd or usermod command is for, and its options with a value."""
+    words = [LONG_OPTIONS.get(word, word) for word in shlex.split(arguments)]
     options = {
         flag: value
         for flag, value in itertools.pairwise(words)
         if flag in ("-d", "-s", "-g", "-G", "-c")
     }
+    return words[-1], options
+
+
+def _useradd(model: Model, match: re.Match) -> None:
+    name, options = _account_options(match["options"])
+    uid = 1000 + len(model.users)
     model.users[name] = {
+        "uid": uid,
+        "gid": uid,
         "home": options.get("-d"),
         "shell": options.get("-s"),
         "group": options.get("-g", name),
@@ -197,6 +274,26 @@ def _useradd(model: Model, match: re.Match) -> None:
     }
     if "-g" not in options:
         model.groups.add(name)
+
+
+def _usermod(model: Model, match: re.Match) -> None:
+    name, options = _account_options(match["options"])
+    user = model.users[name]
+    for flag, key in (("-d", "home"), ("-s", "shell"), ("-g", "group"), ("-c", "comment")):
+        if flag in options:
+            user[key] = options[flag]
+    if "-G" in options:
+        user["groups"] = options["-G"].split(",")
+
+
+def _gpasswd_delete(model: Model, match: re.Match) -> None:
+    model.users[match["user"]]["groups"].remove(match["group"])
+
+
+def _remove_path(model: Model, match: re.Match) -> None:
+    path = match["path"]
+    for each in [each for each in model.nodes if each == path or each.startswith(path + "/")]:
+        del model.nodes[each]
 
 
 def _timezone(model: Model, match: re.Match) -> None:
@@ -299,6 +396,9 @@ HANDLERS: list[tuple[str, Any]] = [
     (r"sysctl (?P<key>[\w.]+)=(?P<value>\d+)", _sysctl),
     (r"groupadd (?:-r )?(?P<group>\S+)", _groupadd),
     (r"useradd (?P<options>.+)", _useradd),
+    (r"usermod (?P<options>.+)", _usermod),
+    (r"gpasswd -d (?P<user>\S+) (?P<group>\S+)", _gpasswd_delete),
+    (r"rm -(?:rf|f) (?P<path>\S+)", _remove_path),
     (r"timedatectl set-timezone (?P<zone>\S+)", _timezone),
     (r"awk .* /etc/ssh/moduli > .*", _moduli),
     (r"systemctl disable --now ssh\.socket && .*", _ssh_service),
