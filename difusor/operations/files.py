@@ -207,7 +207,8 @@ def directories(modes: dict[str, str], user: str = "root", group: str = "root"):
     + modes: directory -> mode (``"2770"`` keeps the setgid bit)
     + user/group: owner of every one of them
     """
-    states = host.get_fact(PathStates, paths=tuple(modes))
+    # pyinfra gives None when stat prints nothing: none of them exists yet.
+    states = host.get_fact(PathStates, paths=tuple(modes)) or {}
     commands: list = []
     for path, mode in modes.items():
         current = states.get(path)
