@@ -14,7 +14,6 @@ from .access import AccessSettings
 from .clock import TimeSettings
 from .contacts import ContactSettings
 from .docker import DockerSettings
-from .intrusion import IntrusionSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
 from .receiver import ReceiverSettings
@@ -28,7 +27,6 @@ class Settings(
     ContactSettings,
     DockerSettings,
     PublisherSettings,
-    IntrusionSettings,
     ReceiverSettings,
     SystemSettings,
     TimeSettings,
