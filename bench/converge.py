@@ -8,10 +8,11 @@ Each round brings up fresh lab hosts (`make lab-up`'s machine, torn down after) 
     deploy asked apt for (read from the deployed host's apt history), through the same proxy;
 (b) our first deploy and (c) its no-op re-run, with the count of facts the re-run gathered;
 (d) DevSec's os_hardening + ssh_hardening roles on the same freshly deployed host: converge
-    and no-op re-run, kernel sysctls off (an nspawn machine cannot set them), SSH pipelining
-    on. No Ansible release on PyPI bundles the devsec.hardening collection: ``--devsec`` takes
-    the path of a checkout of dev-sec/ansible-collection-hardening; without one that row is
-    printed as not run. Ansible itself (``ansible`` from PyPI, which ships the collections the
+    and no-op re-run, with kernel sysctls and auditd off (an nspawn machine has neither the
+    kernel's settings nor its audit subsystem to itself), SSH pipelining on. No Ansible
+    release on PyPI bundles the devsec.hardening collection: ``--devsec`` takes the path of a
+    checkout of dev-sec/ansible-collection-hardening; without one that row is printed as not
+    run. Ansible itself (``ansible`` from PyPI, which ships the collections the
     roles depend on) is installed into a venv in the lab's work dir on first use.
 
 Rounds alternate host kinds (deploy host, then bare-apt host) so that a warming proxy or page
@@ -43,13 +44,14 @@ from difusor.rehearsal.lab.rehearse import deploy_lab  # noqa: E402
 ANSIBLE_REQUIREMENT = "ansible>=11,<12"  # ansible-core 2.18
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
-# What the earlier measurement ran: the two roles as shipped, minus what a container host
-# cannot do, with root still able to log in by key so the re-run can connect.
+# The two roles as shipped, minus what a container cannot do (kernel sysctls, the kernel's
+# audit subsystem), with root still able to log in by key so the re-run can connect.
 DEVSEC_PLAYBOOK = """\
 - hosts: all
   gather_facts: true
   vars:
     os_sysctl_enabled: false
+    os_auditd_enabled: false
     ssh_permit_root_login: without-password
   roles:
     - devsec.hardening.os_hardening
