@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from difusor.rehearsal.lab.core import REPO_ROOT
 from difusor.rehearsal.lab.inventory import lab_secrets
 from difusor.rehearsal.lab.rehearse import SUMMARY_PROPERTY, deploy_lab
-from difusor.rehearsal.lab.simulacro import live_package, push, recent_cortes_start, run_simulacro
+from difusor.rehearsal.lab.simulacro import live_package, push, run_simulacro, start_after_live
 from difusor.rehearsal.prep.generator import generate_series
 from difusor.remote import publisher_program
 
@@ -41,18 +41,8 @@ def on_host(lab, command: str) -> str:
     return result.stdout
 
 
-def night_start(lab) -> datetime:
-    """The night's cortes end about now, and come after whatever is live already."""
-    live = json.loads(on_host(lab, publisher_program("status")))["live"] or {}
-    start = recent_cortes_start(NIGHT)
-    if live.get("corte"):
-        after_live = datetime.fromisoformat(live["corte"]).replace(tzinfo=None)
-        start = max(start, after_live + timedelta(minutes=1))
-    return start
-
-
 def test_a_lost_server_is_rebuilt_with_its_night(lab, tmp_path, record_property):
-    cortes = run_simulacro(lab, NIGHT, 0, start=night_start(lab))
+    cortes = run_simulacro(lab, NIGHT, 0, start=start_after_live(lab, NIGHT))
     assert all(corte.published for corte in cortes), [c.error for c in cortes if c.error]
     last = cortes[-1].package
 

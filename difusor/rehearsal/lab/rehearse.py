@@ -32,7 +32,7 @@ from ..system import LabError
 from .core import REPO_ROOT, Lab
 from .network import NTP_SERVER_IPV4
 from .simulacro import main as simulacro_main
-from .simulacro import run_simulacro
+from .simulacro import run_simulacro, start_after_live
 
 # The rehearsal's simulacro: a few Veracruz-size cortes, seconds apart instead of 15 minutes.
 SIMULACRO_CORTES = 4
@@ -297,7 +297,8 @@ def rehearse(with_lynis: bool = True) -> int:
             if second.changed:
                 print(second.output[-6000:])
             run_suite(lab, summary)
-            for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD):
+            start = start_after_live(lab, SIMULACRO_CORTES)
+            for corte in run_simulacro(lab, SIMULACRO_CORTES, SIMULACRO_PERIOD, start=start):
                 detail = (
                     f"published over HTTPS {corte.latency_s} s after upload"
                     if corte.published

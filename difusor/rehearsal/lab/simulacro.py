@@ -22,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from difusor.rehearsal.prep.generator import SiteSpec, generate_series
+from difusor.remote import publisher_program
 
 from .core import Lab
 from .inventory import lab_secrets
@@ -46,6 +47,19 @@ def recent_cortes_start(count: int, period_minutes: int = 1) -> datetime:
     freshness monitor then sees a live corte, and each corte has a name of its own."""
     now = datetime.now(TIMEZONE).replace(second=0, microsecond=0, tzinfo=None)
     return now - timedelta(minutes=period_minutes * (count - 1))
+
+
+def start_after_live(lab: Lab, count: int, period_minutes: int = 1) -> datetime:
+    """As :func:`recent_cortes_start`, but after the corte live on the host, if a later one
+    is: the publisher refuses a corte older than the live one, and a test may leave one live
+    whose time is still to come."""
+    start = recent_cortes_start(count, period_minutes)
+    status = lab.ssh(publisher_program("status"), timeout=60)
+    live = (json.loads(status.stdout).get("live") or {}) if status.returncode == 0 else {}
+    if live.get("corte"):
+        after_live = datetime.fromisoformat(live["corte"]).replace(tzinfo=None)
+        start = max(start, after_live + timedelta(minutes=period_minutes))
+    return start
 
 
 def push(
