@@ -40,10 +40,12 @@ DRIFT_PORT = 8753
 
 def snapshot(lab) -> dict[str, str]:
     """The lockout-guard tests' state, the modification times under /etc and the kit's
-    trees, and the installed packages."""
+    trees, and the installed packages. A directory's own time is left out: the timers' atomic
+    rewrites touch it, and a file made or removed inside shows in the listing anyway."""
     skip = " ".join(f"! -name '{name}'" for name in SELF_REWRITTEN)
     listing = lab.ssh(
-        f"find {TREES} -xdev {skip} -printf '%p %T@ %m\\n' | sort; "
+        f"find {TREES} -xdev {skip} "
+        "\\( -type d -printf '%p %m\\n' -o -printf '%p %T@ %m\\n' \\) | sort; "
         "echo --; dpkg-query -W -f='${Package} ${Version}\\n'"
     )
     assert listing.returncode == 0, listing.stderr
