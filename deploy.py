@@ -1,6 +1,6 @@
 """
 difusor: bring a server to the hardened baseline of a PREP difusor, serve the portal,
-receive and publish the institute's packages, run Docker inside the firewall.
+receive and publish the institute's packages, ban intruders, run Docker inside the firewall.
 
     pyinfra inventory/production.py deploy.py
 
@@ -11,6 +11,7 @@ on the server changes (see docs/settings.md).
 from difusor.deploys.base import base_system
 from difusor.deploys.docker import docker
 from difusor.deploys.firewall import firewall
+from difusor.deploys.intrusion import intrusion_prevention
 from difusor.deploys.portal import portal
 from difusor.deploys.publisher import publisher
 from difusor.deploys.receiver import receiver
@@ -24,4 +25,5 @@ firewall()
 portal()
 publisher()
 receiver()
+intrusion_prevention()
 docker()

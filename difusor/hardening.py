@@ -91,6 +91,29 @@ SSH_MACS = [
 # Diffie-Hellman group exchange: drop groups smaller than this (DevSec ssh-47).
 SSH_MODULI_MIN_BITS = 3072
 
+# -- Intrusion prevention (fail2ban: difusor/deploys/intrusion.py) ----------------------------
+# What the jails deliberately do not do, and why.
+INTRUSION_EXCEPTIONS: dict[str, str] = {
+    "port-scan jail (ufw's dropped-packet log)": "the firewall already drops every port but 80 "
+    "and 443 for readers, so a scan learns nothing more; a SYN scan completes no connection, so "
+    "no jail counts it (the lab's nmap scan checks that it trips none); and a jail fed by dropped "
+    "packets would ban whatever source address a spoofer writes in them",
+    "recidive jail, ban times that grow": "a reader's address is often shared (a university, a "
+    "mobile carrier's NAT): bans stay short and fixed, and an abuser that comes back is banned "
+    "again",
+    "banning the CDN's edge": "never: it would cut every reader behind that edge; behind a CDN a "
+    "reader is banned by its real address in nginx (403) instead",
+    "banning at the CDN (its API)": "needs a token with firewall rights on the zone; nginx's 403 "
+    "works with any CDN and costs the server one short answer per request",
+    "published container ports": "a portal ban closes 80 and 443 (the input path); a port "
+    "published with docker_public_ports is reached through forwarding and stays open to a banned "
+    "address: put a public application behind the portal's proxy mode",
+    "banning a trusted source from SSH": "a mistyped key or password would lock the institute "
+    "or the sysadmins out; sshd's MaxAuthTries and LoginGraceTime bound each try. Since only "
+    "trusted sources reach 22, the sshd jail bans only if the firewall is ever opened: it is "
+    "defence in depth (rsync, by contrast, bans a trusted address, on 873 only)",
+}
+
 # -- The institute's minimum server (preflight warnings, not failures) ------------------------
 # Thresholds are what such a server reports: 16 GB of RAM shows as about 15.6 GiB in
 # MemTotal (the kernel keeps some), a 100 GB disk as about 93 GiB to df.

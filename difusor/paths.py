@@ -11,6 +11,11 @@ STATE_DIR = "/var/lib/difusor"
 HEALTHZ_FILE = f"{SERVE_DIR}/healthz.json"
 
 ACME_WEBROOT = "/var/www/acme"
+NGINX_ACCESS_LOG = "/var/log/nginx/access.log"
+NGINX_ERROR_LOG = "/var/log/nginx/error.log"
+# Readers banned by fail2ban, one file per jail, that nginx includes: behind a CDN the
+# firewall sees only the CDN's edge, nginx sees the reader.
+NGINX_BANS_DIR = "/etc/nginx/difusor-bans"
 # nginx's micro-cache in proxy mode; nginx creates only its last component.
 MICRO_CACHE_DIR = "/var/cache/nginx/difusor"
 TLS_DIR = "/etc/difusor/tls"

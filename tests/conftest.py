@@ -13,6 +13,7 @@ Against a real server, only the host suite applies:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -84,3 +85,15 @@ def host(target):
 @pytest.fixture(scope="session")
 def settings(target) -> Settings:
     return target.settings
+
+
+@pytest.fixture()
+def summary_line(request) -> Callable[[str], None]:
+    """What the test measured, printed and shown on its line of the rehearsal summary."""
+    from difusor.rehearsal.lab.rehearse import SUMMARY_PROPERTY
+
+    def record(text: str) -> None:
+        print(text)
+        request.node.user_properties.append((SUMMARY_PROPERTY, text))
+
+    return record

@@ -21,7 +21,9 @@ from difusor.operations import ufw
 from difusor.settings import Settings
 
 PUBLIC_TCP_PORTS = (80, 443)
-TRUSTED_TCP_PORTS = (22, 873)
+SSH_PORT = 22
+RSYNC_PORT = 873
+TRUSTED_TCP_PORTS = (SSH_PORT, RSYNC_PORT)
 # ufw re-applies its own sysctl file on every start and reload, and that file turns martian
 # logging off: keep it in line with the baseline.
 UFW_SYSCTL_FILE = "/etc/ufw/sysctl.conf"

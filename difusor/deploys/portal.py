@@ -20,7 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
+from difusor.deploys.restart import keep_running
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
@@ -88,18 +88,33 @@ def content_security_policy(settings: Settings) -> str:
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
 
 
+# fail2ban's jails whose bans nginx also enforces (difusor/deploys/intrusion.py): behind a CDN
+# only nginx sees the reader's address. One list per jail, each included by name (geo blocks
+# take no wildcards), so each exists from the start, empty.
+PORTAL_JAILS = ("portal-flood", "portal-scan")
+
+
+def ban_list(jail: str) -> str:
+    return f"{paths.NGINX_BANS_DIR}/{jail}.conf"
+
+
+def real_ip_networks(settings: Settings) -> list[str]:
+    """The CDN's networks, whose forwarded client address nginx believes."""
+    networks = [str(network) for network in settings.cdn_networks]
+    if settings.cdn == "cloudflare":
+        networks = CLOUDFLARE_NETWORKS + networks
+    return networks
+
+
 def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
     """+ userid_flags: nginx has the userid_flags directive (1.19.3 and later)"""
-    real_ip_networks = [str(network) for network in settings.cdn_networks]
-    if settings.cdn == "cloudflare":
-        real_ip_networks = CLOUDFLARE_NETWORKS + real_ip_networks
     return {
         "domain": settings.portal_domain,
         "portal_mode": settings.portal_mode,
         "rate_limit_per_second": settings.rate_limit_per_second,
         "connection_limit": settings.connection_limit,
         "tls": TLS_PROFILE,
-        "real_ip_networks": real_ip_networks,
+        "real_ip_networks": real_ip_networks(settings),
         "real_ip_header": "CF-Connecting-IP" if settings.cdn == "cloudflare" else "X-Forwarded-For",
         "upstream": settings.proxy_upstream.removeprefix("http://"),
         "content_security_policy": content_security_policy(settings),
@@ -113,6 +128,9 @@ def nginx_context(settings: Settings, userid_flags: bool = True) -> dict:
         "acme_webroot": paths.ACME_WEBROOT,
         "current": paths.CURRENT_LINK,
         "healthz_file": paths.HEALTHZ_FILE,
+        "access_log": paths.NGINX_ACCESS_LOG,
+        "error_log": paths.NGINX_ERROR_LOG,
+        "ban_lists": [ban_list(jail) for jail in PORTAL_JAILS],
         "userid_flags": userid_flags,
         "beacon_path": paths.BEACON_PATH,
     }
@@ -139,9 +157,13 @@ def portal():
         modes={
             f"{paths.PLACEHOLDER_DIR}/site": "755",
             paths.ACME_WEBROOT: "755",
+            paths.NGINX_BANS_DIR: "755",
             paths.TLS_DIR: "700",
         },
     )
+    # nginx.conf includes them; fail2ban writes them, so only their presence is managed here.
+    for jail in PORTAL_JAILS:
+        files.file(name=f"Readers banned by {jail}", path=ban_list(jail), mode="644")
     put_template(
         name="Placeholder page until the first corte",
         template="portal/placeholder.html.j2",
@@ -214,14 +236,7 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    restart_policy("nginx")
-    services.running(name="nginx running", unit="nginx")
-    systemd.service(
-        name="Reload nginx",
-        service="nginx",
-        reloaded=True,
-        _if=any_changed(nginx_conf, *certificate_links),
-    )
+    keep_running("nginx", "nginx", reload_on=[nginx_conf, *certificate_links])
 
     if acme:
         acme_certificate(settings)

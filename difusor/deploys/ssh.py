@@ -3,7 +3,7 @@ SSH access: operator accounts with keys and passwordless sudo, root by key only 
 institute's keys in a file the deploy owns),
 operators taken out of the settings left with no way in (account and files kept),
 sshd per the DevSec ssh baseline (validated before it replaces the running config),
-small Diffie-Hellman groups removed, and a fail2ban jail for sshd.
+small Diffie-Hellman groups removed (sshd's fail2ban jail: difusor/deploys/intrusion.py).
 
 Example::
 
@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, files, server
 
 from difusor import hardening, paths
 from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
-from difusor.deploys.restart import restart_policy
+from difusor.deploys.restart import keep_running
 from difusor.facts import Passwd
-from difusor.operations import accounts, services, ssh
+from difusor.operations import accounts, ssh
 from difusor.platform import host_platform
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -33,7 +33,7 @@ OPERATORS_GROUP = "difusor-operators"
 OPERATOR_COMMENT = "difusor operator"
 # Groups that make an account root-equivalent.
 PRIVILEGED_GROUPS = (OPERATORS_GROUP, DOCKER_GROUP)
-SSH_PACKAGES = ["openssh-server", "sudo", "fail2ban", "python3-systemd"]
+SSH_PACKAGES = ["openssh-server", "sudo"]
 CLOUD_INIT_SSH_FILE = "/etc/cloud/cloud.cfg.d/90-difusor-ssh.cfg"
 
 
@@ -48,17 +48,12 @@ def sshd_context(settings: Settings) -> dict:
     }
 
 
-def fail2ban_context(settings: Settings) -> dict:
-    """The sshd jail never bans the trusted sources."""
-    return {"trusted_networks": [str(network) for _, network in settings.networks()]}
-
-
 @deploy("SSH access")
 def ssh_access():
     settings = host_settings()
     ensure_no_lockout()
 
-    apt.packages(name="SSH, sudo and fail2ban", packages=SSH_PACKAGES)
+    apt.packages(name="SSH and sudo", packages=SSH_PACKAGES)
 
     server.group(name="Operators group", group=OPERATORS_GROUP)
     docker_group(settings)
@@ -139,24 +134,7 @@ def ssh_access():
             context={"password_authentication": settings.ssh_password_authentication},
             dest=CLOUD_INIT_SSH_FILE,
         )
-    restart_policy("ssh")
-    services.running(name="sshd running", unit="ssh")
-    systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
-
-    jail = put_template(
-        name="fail2ban jail for sshd",
-        template="ssh/fail2ban-sshd.local.j2",
-        context=fail2ban_context(settings),
-        dest="/etc/fail2ban/jail.d/difusor-sshd.local",
-    )
-    restart_policy("fail2ban")
-    services.running(name="fail2ban running", unit="fail2ban")
-    systemd.service(
-        name="Restart fail2ban on a new jail",
-        service="fail2ban",
-        restarted=True,
-        _if=jail.did_change,
-    )
+    keep_running("ssh", "sshd", reload_on=[sshd_config])
 
 
 def retired_operators(users: dict, current: list[str]) -> list[str]:

@@ -7,8 +7,9 @@ default lives in this package, with its reason in the field description; ``docs/
 lists them for operators, concern by concern.
 
 - ``types``, ``ssh_keys``: field types and their validators;
-- ``access``, ``clock``, ``system``, ``portal``, ``receiver``, ``publisher``, ``docker``,
-  ``env`` (secrets), ``rehearsal``: one model per concern, with its fields and its rules;
+- ``access``, ``clock``, ``system``, ``portal``, ``receiver``, ``intrusion``, ``publisher``,
+  ``docker``, ``env`` (secrets), ``rehearsal``: one model per concern, with its fields and its
+  rules;
 - ``model``: ``Settings``, all the concerns in one model with flat keys;
 - ``base``: what every concern model shares, and its cross-field rules (``@rule``);
 - ``load``: host data and ``.env`` into ``Settings``, or ``SettingsError`` with its problems;

@@ -20,6 +20,7 @@ from .clock import TimeSettings
 from .contacts import ContactSettings
 from .docker import DockerSettings
 from .env import SecretSettings, env_name
+from .intrusion import IntrusionSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
 from .receiver import ReceiverSettings
@@ -33,6 +34,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("Time", TimeSettings),
     ("System", SystemSettings),
     ("Receiver", ReceiverSettings),
+    ("Intrusion prevention", IntrusionSettings),
     ("Publisher", PublisherSettings),
     ("Docker", DockerSettings),
     ("Contacts", ContactSettings),

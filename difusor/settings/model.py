@@ -14,6 +14,7 @@ from .access import AccessSettings
 from .clock import TimeSettings
 from .contacts import ContactSettings
 from .docker import DockerSettings
+from .intrusion import IntrusionSettings
 from .portal import PortalSettings
 from .publisher import PublisherSettings
 from .receiver import ReceiverSettings
@@ -27,6 +28,7 @@ class Settings(
     ContactSettings,
     DockerSettings,
     PublisherSettings,
+    IntrusionSettings,
     ReceiverSettings,
     SystemSettings,
     TimeSettings,

@@ -1,4 +1,4 @@
-"""SSH access: effective sshd configuration, accounts, sudo, moduli, fail2ban."""
+"""SSH access: effective sshd configuration, accounts, sudo, moduli."""
 
 import pytest
 
@@ -96,14 +96,6 @@ def test_root_keys_are_exactly_the_settings(host, settings, sshd):
     assert (keys.user, keys.group, keys.mode) == ("root", "root", 0o600)
     assert keys.content_string.splitlines() == settings.root_ssh_keys
     assert f"{paths.AUTHORIZED_KEYS_DIR}/%u" in sshd["authorizedkeysfile"].split()
-
-
-def test_fail2ban_guards_sshd(host, settings):
-    assert host.service("fail2ban").is_running and host.service("fail2ban").is_enabled
-    assert "Currently banned" in host.check_output("fail2ban-client status sshd")
-    ignored = host.check_output("fail2ban-client get sshd ignoreip")
-    for _, network in settings.networks():
-        assert str(network) in ignored or str(network.network_address) in ignored
 
 
 def test_sshd_listens_itself_not_from_ssh_socket(host):

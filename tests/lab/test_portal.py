@@ -268,7 +268,7 @@ def load(
     return json.loads(result.stdout)
 
 
-def test_rotation_under_load_loses_no_line(lab):
+def test_rotation_under_load_loses_no_line(lab, flood_allowed):
     marker = uuid.uuid4().hex
     loader = subprocess.Popen(
         [
@@ -311,7 +311,7 @@ def test_rotation_under_load_loses_no_line(lab):
     assert len(lab.ssh("ls /var/log/nginx/access.log-*").stdout.split()) >= 1
 
 
-def test_flood_is_limited_while_a_reader_is_served(lab):
+def test_flood_is_limited_while_a_reader_is_served(lab, flood_allowed):
     reader = subprocess.Popen(
         [
             "ip",

@@ -16,6 +16,9 @@ def test_parse_junit(tmp_path):
         '<testcase classname="tests.lab.test_restore" name="test_lost_server">'
         '<properties><property name="summary" value="deploy 70 s + restore 9 s"/></properties>'
         "</testcase>"
+        '<testcase classname="tests.lab.test_scan" name="test_tcp"><properties>'
+        '<property name="summary" value="nmap: 80, 443 open"/><property name="other" value="x"/>'
+        "</properties></testcase>"
         "</testsuite></testsuites>"
     )
     assert parse_junit(report) == [
@@ -23,6 +26,7 @@ def test_parse_junit(tmp_path):
         ("host.test_time::test_chrony_synchronised", "failed", "assert False"),
         ("host.test_base::test_kernel_sysctl[kernel.sysrq-0]", "skipped", "not applicable"),
         ("lab.test_restore::test_lost_server", "passed", "deploy 70 s + restore 9 s"),
+        ("lab.test_scan::test_tcp", "passed", "nmap: 80, 443 open"),
     ]
 
 

@@ -7,7 +7,7 @@ import pytest
 from pyinfra.facts.server import LinuxDistributionDict
 
 from difusor import hardening, paths, platform
-from difusor.deploys import docker, portal, publisher, receiver, ssh
+from difusor.deploys import docker, intrusion, portal, publisher, receiver, ssh
 from difusor.deploys.firewall import desired_rules
 from difusor.render import TEMPLATES, TemplateContextError, render, template_variables
 from difusor.settings import parse_settings
@@ -56,7 +56,6 @@ def template_contexts(settings) -> dict[str, dict]:
         "time/chrony-no-clock-control.conf.j2": {},
         "ssh/sudoers.j2": {"group": ssh.OPERATORS_GROUP},
         "ssh/sshd_config.j2": ssh.sshd_context(settings),
-        "ssh/fail2ban-sshd.local.j2": ssh.fail2ban_context(settings),
         "portal/placeholder.html.j2": {"domain": settings.portal_domain},
         "portal/logrotate-nginx.j2": {"retention_days": 120},
         "portal/nginx.conf.j2": portal.nginx_context(settings),
@@ -66,6 +65,12 @@ def template_contexts(settings) -> dict[str, dict]:
         "receiver/rsyncd.conf.j2": receiver.rsyncd_context(settings),
         "docker/docker-ce.sources.j2": docker.docker_ce_source(settings, ubuntu, "x86_64"),
         "docker/after.rules.j2": {"docker_networks": docker.docker_networks(settings)},
+        "fail2ban/jails.local.j2": {
+            "jails": intrusion.jails(settings),
+            "nginx_action": intrusion.NGINX_ACTION,
+        },
+        "fail2ban/difusor-nginx-ban.conf.j2": {"bans_dir": paths.NGINX_BANS_DIR},
+        **{f"fail2ban/{name}.conf.j2": c for name, c in intrusion.filter_contexts().items()},
     }
 
 
@@ -125,19 +130,6 @@ def test_sshd_password_login_only_when_asked(valid_data):
     settings = parse_settings(dict(valid_data, ssh_password_authentication=True))
     config = directives(render("ssh/sshd_config.j2", **ssh.sshd_context(settings)))
     assert config["PasswordAuthentication"] == ["yes"]
-
-
-def test_fail2ban_never_bans_trusted_sources(settings):
-    jail = render("ssh/fail2ban-sshd.local.j2", **ssh.fail2ban_context(settings))
-    ignore = re.findall(r"^ignoreip = (.*)$", jail, re.M)[0].split()
-    assert ignore == [
-        "127.0.0.1/8",
-        "::1",
-        "203.0.113.20/32",
-        "2001:db8:10::/48",
-        "198.51.100.0/29",
-    ]
-    assert "backend = systemd" in jail
 
 
 def test_chrony_pools_and_servers(settings):

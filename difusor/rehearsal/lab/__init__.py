@@ -1,4 +1,4 @@
-"""Local rehearsal lab: a systemd-nspawn machine plus two network namespaces on a
+"""Local rehearsal lab: a systemd-nspawn machine plus three network namespaces on a
 host bridge, an apt proxy and an NTP server, all on the host (needs root).
 
     from difusor.rehearsal.lab import Lab
@@ -28,6 +28,9 @@ from .network import (
     PUBLIC_IPV4,
     PUBLIC_IPV6,
     PUBLIC_NETNS,
+    READER_IPV4,
+    READER_IPV6,
+    READER_NETNS,
 )
 from .rootfs import PACKAGES, RootfsSpec
 
@@ -50,6 +53,9 @@ __all__ = [
     "PUBLIC_IPV4",
     "PUBLIC_IPV6",
     "PUBLIC_NETNS",
+    "READER_IPV4",
+    "READER_IPV6",
+    "READER_NETNS",
     "Lab",
     "LabError",
     "RootfsSpec",

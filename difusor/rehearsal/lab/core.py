@@ -44,7 +44,8 @@ class Lab:
 
     ``up()`` gives a freshly booted ``difusor-lab`` machine reachable over SSH from the
     host (the controller, 198.18.0.1), plus the ``difusor-ople`` (trusted source, NTP
-    server) and ``difusor-public`` (untrusted client) namespaces on the same bridge,
+    server), ``difusor-public`` (untrusted client) and ``difusor-reader`` (another
+    untrusted client) namespaces on the same bridge,
     and an HTTP proxy for apt on 198.18.0.1:3128. ``down()`` removes all of it.
     Also usable as ``with Lab() as lab: ...``.
     """
@@ -366,7 +367,7 @@ class Lab:
     def run_in(
         self, ns: str, argv: Sequence[str], timeout: float = 30
     ) -> subprocess.CompletedProcess:
-        """Run argv inside namespace "ople" or "public"; text output captured.
+        """Run argv inside namespace "ople", "public" or "reader"; text output captured.
 
         A timeout gives returncode 124 rather than an exception."""
         require_root("running in a lab namespace")

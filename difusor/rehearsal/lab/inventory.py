@@ -27,6 +27,9 @@ DOCKER_PUBLIC_PORT = 82
 WEBHOOK_STAND_IN_PORT = 9099
 DOCKER_TRUSTED_PORT = 81
 
+# How long the lab's jails ban an address (the tests wait for the release).
+LAB_BAN_SECONDS = 15
+
 # A difusor's own site that embeds the results in a frame.
 EMBED_ORIGIN = "https://www.difusor.rehearsal.lab.test"
 
@@ -83,6 +86,12 @@ def lab_data(trusted_sources: dict | None = None) -> dict:
             },
         ],
         "alert_webhook": f"http://127.0.0.1:{WEBHOOK_STAND_IN_PORT}/alertas",
+        # Short bans, so that the lab's tests see an address released, and a flood banned
+        # after fewer refusals, so that the flood the tests send stays small.
+        "portal_flood_jail_maxretry": 100,
+        "portal_flood_jail_bantime": LAB_BAN_SECONDS,
+        "portal_scan_jail_bantime": LAB_BAN_SECONDS,
+        "rsync_jail_bantime": LAB_BAN_SECONDS,
     }
 
 

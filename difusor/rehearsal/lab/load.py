@@ -6,6 +6,8 @@ Prints one JSON object: requests sent, status counts, seconds. Bounded by ``--re
 and ``--seconds``, whichever comes first. With ``--check-corte`` every response must be a
 PREP CSV whose corte line (line 2) names the same minute as the live release in the
 ``X-PREP-Corte`` header: responses where they differ are counted as ``mixed``.
+``--host`` takes an IPv6 address in brackets; ``--header "X-Forwarded-For: 203.0.113.77"``
+plays a reader behind a CDN.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ def corte_matches(body: bytes, release: str) -> bool:
     return release.startswith(f"{year:04d}{month:02d}{day:02d}T{hour:02d}{minute:02d}")
 
 
+# What reusing a kept-alive connection the server has closed raises.
+IDLE_CONNECTION_CLOSED = (
+    http.client.RemoteDisconnected,
+    ConnectionResetError,
+    BrokenPipeError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
 def run(
     host: str,
     name: str,
@@ -40,7 +52,10 @@ def run(
     seconds: float,
     interval: float,
     check_corte: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> dict:
+    # http.client takes an IPv6 address without brackets when the port is given apart.
+    address = host.strip("[]")
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -59,26 +74,39 @@ def run(
                     return
                 sent += 1
                 number = sent
-            try:
-                if connection is None:
-                    connection = http.client.HTTPSConnection(host, 443, context=context, timeout=10)
-                separator = "&" if "?" in path else "?"
-                connection.request("GET", f"{path}{separator}n={number}", headers={"Host": name})
-                response = connection.getresponse()
-                body = response.read()
-                status = str(response.status)
-                if check_corte and status == "200":
-                    release = response.getheader("X-PREP-Corte", "")
-                    with lock:
-                        releases.add(release)
-                    if not corte_matches(body, release):
-                        status = "mixed"
-                if response.getheader("Connection", "").lower() == "close":
-                    connection.close()
+            for _attempt in range(2):
+                reused = connection is not None
+                try:
+                    if connection is None:
+                        connection = http.client.HTTPSConnection(
+                            address, 443, context=context, timeout=10
+                        )
+                    separator = "&" if "?" in path else "?"
+                    connection.request(
+                        "GET",
+                        f"{path}{separator}n={number}",
+                        headers={"Host": name, **(headers or {})},
+                    )
+                    response = connection.getresponse()
+                    body = response.read()
+                    status = str(response.status)
+                    if check_corte and status == "200":
+                        release = response.getheader("X-PREP-Corte", "")
+                        with lock:
+                            releases.add(release)
+                        if not corte_matches(body, release):
+                            status = "mixed"
+                    if response.getheader("Connection", "").lower() == "close":
+                        connection.close()
+                        connection = None
+                    break
+                except (OSError, http.client.HTTPException) as error:
+                    status = type(error).__name__
                     connection = None
-            except (OSError, http.client.HTTPException) as error:
-                status = type(error).__name__
-                connection = None
+                    # A kept-alive connection the server closed while it was idle (nginx closes
+                    # them on a reload): tried once more on a new one, as browsers do.
+                    if not (reused and isinstance(error, IDLE_CONNECTION_CLOSED)):
+                        break
             with lock:
                 counts[status] += 1
             if interval:
@@ -112,6 +140,9 @@ def main() -> None:
     parser.add_argument(
         "--check-corte", action="store_true", help="check each CSV against X-PREP-Corte"
     )
+    parser.add_argument(
+        "--header", action="append", default=[], help='"Name: value", sent with each request'
+    )
     args = parser.parse_args()
     print(
         json.dumps(
@@ -124,6 +155,7 @@ def main() -> None:
                 args.seconds,
                 args.interval,
                 args.check_corte,
+                dict(header.split(": ", 1) for header in args.header),
             )
         )
     )

@@ -1,4 +1,4 @@
-"""The lab network: fixed addresses, the host bridge and the two extra namespaces.
+"""The lab network: fixed addresses, the host bridge and the extra namespaces.
 
 Layout (all on one layer-2 bridge on the host, no routing, no NAT)::
 
@@ -6,6 +6,9 @@ Layout (all on one layer-2 bridge on the host, no routing, no NAT)::
     difusor-lab       198.18.0.10/24  fd42:d1f0:5e::10/64  systemd-nspawn machine (host0)
     difusor-ople      198.18.0.20/24  fd42:d1f0:5e::20/64  netns: trusted source, NTP server
     difusor-public    198.18.0.30/24  fd42:d1f0:5e::30/64  netns: untrusted internet client
+    difusor-reader    198.18.0.40/24  fd42:d1f0:5e::40/64  netns: another internet reader, on
+                                                           an address of its own (bans of
+                                                           `public` must not touch it)
 
 198.18.0.0/15 is reserved for network benchmarking (RFC 2544) and fd00::/8 is IPv6
 unique-local space, so none of this collides with real networks or Docker's pools.
@@ -45,6 +48,9 @@ OPLE_IPV6 = "fd42:d1f0:5e::20"
 PUBLIC_NETNS = "difusor-public"
 PUBLIC_IPV4 = "198.18.0.30"
 PUBLIC_IPV6 = "fd42:d1f0:5e::30"
+READER_NETNS = "difusor-reader"
+READER_IPV4 = "198.18.0.40"
+READER_IPV6 = "fd42:d1f0:5e::40"
 
 PROXY_HOST = BRIDGE_IPV4
 PROXY_PORT = 3128
@@ -73,11 +79,12 @@ class Namespace:
 NAMESPACES: dict[str, Namespace] = {
     "ople": Namespace("ople", OPLE_IPV4, OPLE_IPV6),
     "public": Namespace("public", PUBLIC_IPV4, PUBLIC_IPV6),
+    "reader": Namespace("reader", READER_IPV4, READER_IPV6),
 }
 
 
 def namespace(ns: str) -> Namespace:
-    """Accept "ople"/"public" or the full netns name."""
+    """Accept "ople"/"public"/"reader" or the full netns name."""
     key = ns[len(NETNS_PREFIX) :] if ns.startswith(NETNS_PREFIX) else ns
     try:
         return NAMESPACES[key]
@@ -210,7 +217,7 @@ def remove_machine_veth() -> None:
 
 
 def setup() -> None:
-    """Bridge plus both namespaces. Expects teardown() to have run first."""
+    """Bridge plus the namespaces. Expects teardown() to have run first."""
     setup_bridge()
     for n in NAMESPACES.values():
         setup_namespace(n)

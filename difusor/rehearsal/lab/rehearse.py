@@ -43,6 +43,9 @@ SIMULACRO_PERIOD = 5.0
 SIMULACRO_SITE = SiteSpec(files=30, bytes=300_000)
 
 LAB_INVENTORY = "inventory/lab.py"
+# A test's JUnit property whose value the summary prints on the test's line (tests/conftest.py,
+# the summary_line fixture): what it measured, such as seconds to a ban.
+SUMMARY_PROPERTY = "summary"
 
 
 @dataclass
@@ -169,7 +172,7 @@ SUMMARY_PROPERTY = "summary"
 
 def parse_junit(report: Path) -> list[tuple[str, str, str]]:
     """(test id, outcome passed|failed|skipped, message) for each test case of a JUnit report;
-    a passed test's message is its ``SUMMARY_PROPERTY``, when it recorded one."""
+    a passed test's message is what it measured (its ``SUMMARY_PROPERTY``), if anything."""
     cases = []
     for case in ElementTree.parse(report).getroot().iter("testcase"):
         name = f"{case.get('classname', '').removeprefix('tests.')}::{case.get('name')}"
@@ -180,12 +183,12 @@ def parse_junit(report: Path) -> list[tuple[str, str, str]]:
         elif skipped is not None:
             cases.append((name, "skipped", skipped.get("message", "")))
         else:
-            figures = [
+            measured = [
                 prop.get("value", "")
                 for prop in case.iter("property")
                 if prop.get("name") == SUMMARY_PROPERTY
             ]
-            cases.append((name, "passed", " ".join(figures)))
+            cases.append((name, "passed", "; ".join(measured)))
     return cases
 
 
