@@ -22,10 +22,11 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
 from difusor.context import host_settings
-from difusor.deploys.restart import keep_running
+from difusor.deploys.restart import restart_policy
+from difusor.operations import services
 from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
@@ -159,6 +160,13 @@ def docker():
         data=daemon_config(settings),
         dest="/etc/docker/daemon.json",
     )
-    keep_running("containerd", "containerd")
+    for service in ("containerd", "docker"):
+        restart_policy(service)
+        services.running(name=f"{service} running", unit=service)
     # live-restore keeps the containers running across this restart.
-    keep_running("docker", "Docker", restart_on=[daemon])
+    systemd.service(
+        name="Restart Docker on a new configuration",
+        service="docker",
+        restarted=True,
+        _if=daemon.did_change,
+    )

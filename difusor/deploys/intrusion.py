@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.firewall import PUBLIC_TCP_PORTS, RSYNC_PORT, SSH_PORT
 from difusor.deploys.portal import PORTAL_JAILS, real_ip_networks
-from difusor.deploys.restart import keep_running
+from difusor.deploys.restart import restart_policy
+from difusor.operations import services
 from difusor.render import put_template
 from difusor.settings import Settings
 
@@ -182,4 +184,11 @@ def intrusion_prevention():
     # may not have written one yet): each is made, empty, where there is none.
     for log in sorted({jail.logpath for jail in jails(settings) if jail.logpath}):
         files.file(name=f"Log file {log}", path=log, present=True)
-    keep_running("fail2ban", "fail2ban", restart_on=configuration)
+    restart_policy("fail2ban")
+    services.running(name="fail2ban running", unit="fail2ban")
+    systemd.service(
+        name="Restart fail2ban with its new configuration",
+        service="fail2ban",
+        restarted=True,
+        _if=any_changed(*configuration),
+    )

@@ -20,7 +20,7 @@ from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
-from difusor.deploys.restart import keep_running
+from difusor.deploys.restart import restart_policy
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
@@ -236,7 +236,14 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    keep_running("nginx", "nginx", reload_on=[nginx_conf, *certificate_links])
+    restart_policy("nginx")
+    services.running(name="nginx running", unit="nginx")
+    systemd.service(
+        name="Reload nginx",
+        service="nginx",
+        reloaded=True,
+        _if=any_changed(nginx_conf, *certificate_links),
+    )
 
     if acme:
         acme_certificate(settings)

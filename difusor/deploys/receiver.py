@@ -17,8 +17,8 @@ from pyinfra.operations import apt
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
-from difusor.deploys.restart import keep_running
-from difusor.operations import accounts
+from difusor.deploys.restart import restart_policy
+from difusor.operations import accounts, services
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -64,4 +64,5 @@ def receiver():
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
-    keep_running("rsync", "rsync daemon")
+    restart_policy("rsync")
+    services.running(name="rsync daemon running", unit="rsync")

@@ -6,19 +6,15 @@ own unit says the same in its template.
 
 Example::
 
-    from difusor.deploys.restart import keep_running
-    keep_running("nginx", "nginx", reload_on=[nginx_conf])
+    from difusor.deploys.restart import restart_policy
+    restart_policy("nginx")
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
-from pyinfra.operations.util import any_changed
 
-from difusor.operations import services
 from difusor.render import put_template
 
 RESTART_SECONDS = 2
@@ -50,30 +46,3 @@ def restart_policy(service: str) -> OperationMeta:
     )
     systemd.daemon_reload(name=f"Reload units ({service} restart policy)", _if=dropin.did_change)
     return dropin
-
-
-def keep_running(
-    service: str,
-    label: str,
-    *,
-    restart_on: Sequence[OperationMeta] = (),
-    reload_on: Sequence[OperationMeta] = (),
-) -> None:
-    """``service`` under the restart policy and running, then restarted when one of
-    ``restart_on`` changed its configuration, or reloaded when one of ``reload_on`` did."""
-    restart_policy(service)
-    services.running(name=f"{label} running", unit=service)
-    if restart_on:
-        systemd.service(
-            name=f"Restart {label} on a new configuration",
-            service=service,
-            restarted=True,
-            _if=any_changed(*restart_on),
-        )
-    if reload_on:
-        systemd.service(
-            name=f"Reload {label} on a new configuration",
-            service=service,
-            reloaded=True,
-            _if=any_changed(*reload_on),
-        )

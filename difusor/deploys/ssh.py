@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server
+from pyinfra.operations import apt, files, server, systemd
 
 from difusor import hardening, paths
 from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
-from difusor.deploys.restart import keep_running
+from difusor.deploys.restart import restart_policy
 from difusor.facts import Passwd
-from difusor.operations import accounts, ssh
+from difusor.operations import accounts, services, ssh
 from difusor.platform import host_platform
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -134,7 +134,9 @@ def ssh_access():
             context={"password_authentication": settings.ssh_password_authentication},
             dest=CLOUD_INIT_SSH_FILE,
         )
-    keep_running("ssh", "sshd", reload_on=[sshd_config])
+    restart_policy("ssh")
+    services.running(name="sshd running", unit="ssh")
+    systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
 
 def retired_operators(users: dict, current: list[str]) -> list[str]:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files, systemd
+from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
-from difusor.deploys.restart import keep_running
+from difusor.deploys.restart import restart_policy
+from difusor.operations import services
 from difusor.render import put_template
 
 NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
@@ -45,4 +47,11 @@ def time_sync():
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    keep_running("chrony", "chrony", restart_on=[config, dropin])
+    restart_policy("chrony")
+    services.running(name="chrony running", unit="chrony")
+    systemd.service(
+        name="Restart chrony on a new configuration",
+        service="chrony",
+        restarted=True,
+        _if=any_changed(config, dropin),
+    )
