@@ -678,3 +678,25 @@ class SshSocket(FactBase):
     def process(self, output: list[str]) -> dict:
         raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
         return {"enabled": raw.get("enabled", ""), "active": raw.get("active", "")}
+
+
+class InstalledPackages(FactBase):
+    """
+    Which of ``packages`` dpkg has installed, in one ``dpkg-query``: a package only unpacked,
+    removed with its configuration kept, or unknown to dpkg is not installed. pyinfra's
+    ``DebPackages`` lists every package of the host, and each ``apt.packages`` reads it again.
+    """
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def command(self, packages: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(package) for package in packages)
+        return (
+            f"dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n' {quoted} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        # "ii  nginx": desired action, then the package's status ("i": installed), error flag.
+        return sorted({line[3:].strip() for line in output if len(line) > 3 and line[1] == "i"})

@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import route_rules
@@ -20,6 +20,8 @@ from difusor.hardening import SYSCTL_NETWORK
 from difusor.operations import ufw
 from difusor.settings import Settings
 
+# Installed with the kit's other packages (base).
+FIREWALL_PACKAGES = ["ufw"]
 PUBLIC_TCP_PORTS = (80, 443)
 TRUSTED_TCP_PORTS = (22, 873)
 # ufw re-applies its own sysctl file on every start and reload, and that file turns martian
@@ -46,7 +48,6 @@ def firewall():
     settings = host_settings()
     ensure_no_lockout()
 
-    apt.packages(name="ufw", packages=["ufw"])
     for key in UFW_SYSCTL_KEYS:
         ufw_key = key.replace(".", "/")
         files.line(

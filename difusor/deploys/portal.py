@@ -15,7 +15,7 @@ import json
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
@@ -83,6 +83,16 @@ RENEWAL_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/difusor-reload-nginx"
 PLACEHOLDER_STAMP = {"corte": None, "status": "waiting for the first corte"}
 
 
+def portal_packages(settings: Settings) -> list[str]:
+    """Installed with the kit's other packages (base)."""
+    return [
+        "nginx",
+        "openssl",
+        "logrotate",
+        *(["certbot"] if settings.tls_source == "acme" else []),
+    ]
+
+
 def content_security_policy(settings: Settings) -> str:
     ancestors = " ".join(["'self'", *settings.embed_origins])
     return f"frame-ancestors {ancestors}; base-uri 'self'; object-src 'none'"
@@ -128,11 +138,6 @@ def portal():
     settings = host_settings()
     domain = settings.portal_domain
     acme = settings.tls_source == "acme"
-
-    apt.packages(
-        name="nginx and TLS tools",
-        packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
-    )
 
     difusor_files.directories(
         name="Portal directories",

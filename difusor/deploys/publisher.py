@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
@@ -26,6 +26,8 @@ from difusor.operations import files as difusor_files
 from difusor.render import put_json, put_template, put_text
 from difusor.settings import Settings
 
+# Installed with the kit's other packages (base).
+PUBLISHER_PACKAGES = ["python3"]
 PROGRAM_SOURCE = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
 # The program's services run as the publisher account; under ProtectSystem=strict they may
 # write only in writable_dirs.
@@ -79,7 +81,6 @@ def publisher_config(settings: Settings) -> dict:
 def publisher():
     settings = host_settings()
 
-    apt.packages(name="Python for the publisher", packages=["python3"])
     server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
     accounts.system_user(
         name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR

@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt
 
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
@@ -23,6 +22,8 @@ from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
 RSYNC_MODULE = "prep"
+# Installed with the kit's other packages (base).
+RECEIVER_PACKAGES = ["rsync"]
 
 
 def rsyncd_context(settings: Settings) -> dict:
@@ -45,7 +46,6 @@ def rsyncd_context(settings: Settings) -> dict:
 def receiver():
     settings = host_settings()
 
-    apt.packages(name="rsync", packages=["rsync"])
     accounts.system_user(
         name="Upload account", user=UPLOAD_ACCOUNT, group=PUBLISHER_USER, home="/nonexistent"
     )

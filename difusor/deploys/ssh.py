@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from difusor import hardening, paths
 from difusor.accounts import NOLOGIN
@@ -33,6 +33,7 @@ OPERATORS_GROUP = "difusor-operators"
 OPERATOR_COMMENT = "difusor operator"
 # Groups that make an account root-equivalent.
 PRIVILEGED_GROUPS = (OPERATORS_GROUP, DOCKER_GROUP)
+# Installed with the kit's other packages (base).
 SSH_PACKAGES = ["openssh-server", "sudo", "fail2ban", "python3-systemd"]
 CLOUD_INIT_SSH_FILE = "/etc/cloud/cloud.cfg.d/90-difusor-ssh.cfg"
 
@@ -57,8 +58,6 @@ def fail2ban_context(settings: Settings) -> dict:
 def ssh_access():
     settings = host_settings()
     ensure_no_lockout()
-
-    apt.packages(name="SSH, sudo and fail2ban", packages=SSH_PACKAGES)
 
     server.group(name="Operators group", group=OPERATORS_GROUP)
     docker_group(settings)

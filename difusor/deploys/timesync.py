@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
@@ -20,15 +20,15 @@ from difusor.deploys.restart import restart_policy
 from difusor.operations import services
 from difusor.render import put_template
 
+# Installed and removed with the kit's other packages (base).
+TIME_PACKAGES = ["chrony"]
+UNWANTED_PACKAGES = ["systemd-timesyncd"]
 NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
 
 
 @deploy("Time synchronisation")
 def time_sync():
     settings = host_settings()
-
-    apt.packages(name="chrony", packages=["chrony"])
-    apt.packages(name="No systemd-timesyncd", packages=["systemd-timesyncd"], present=False)
 
     config = put_template(
         name="chrony servers",

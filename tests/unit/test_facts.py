@@ -9,6 +9,7 @@ from difusor.facts import (
     ChronyTracking,
     FileState,
     HostResources,
+    InstalledPackages,
     Passwd,
     PathStates,
     PlatformTraits,
@@ -172,6 +173,15 @@ def test_file_state_of_a_real_file_and_of_none(tmp_path):
         "sha256": hashlib.sha256(b"x = 1\n").hexdigest(),
     }
     assert states[1] is None and states[2] is None  # absent, and a directory
+
+
+def test_installed_packages_of_real_packages_and_states_dpkg_does_not_count():
+    command = InstalledPackages().command(packages=("dpkg", "no-such-package-difusor"))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    assert InstalledPackages().process(output.stdout.splitlines()) == ["dpkg"]
+    # held, then configuration files only, unpacked but not configured, never installed
+    states = ["hi  nginx", "rc  systemd-timesyncd", "iU  chrony", "un  ufw"]
+    assert InstalledPackages().process(states) == ["nginx"]
 
 
 def test_unit_state_from_systemctl_show():

@@ -98,9 +98,9 @@ class Model:
             # grep's POSIX classes, as pyinfra's patterns use them
             pattern = re.compile(arguments["pattern"].replace("[:space:]", r"\s"))
             return [line for line in node.content.splitlines() if pattern.search(line)]
-        if name == "deb.DebPackages":
-            installed = {**(recorded or {}), **self.packages}
-            return {package: v for package, v in installed.items() if package not in self.removed}
+        if name == "difusor.facts.InstalledPackages":
+            installed = (set(recorded or []) | set(self.packages)) - self.removed
+            return [package for package in arguments["packages"] if package in installed]
         if name == "server.AuthorizedKeys":
             if node is None or node.kind != "file":
                 return recorded
@@ -219,14 +219,14 @@ def _append(model: Model, match: re.Match) -> None:
 
 
 def _install(model: Model, match: re.Match) -> None:
+    """apt-get install: a name ending in "-" is a package to remove."""
     for package in match["packages"].split():
-        model.packages[package] = ["installed"]
-
-
-def _remove(model: Model, match: re.Match) -> None:
-    for package in match["packages"].split():
-        model.packages.pop(package, None)
-        model.removed.add(package)
+        if package.endswith("-"):
+            model.packages.pop(package[:-1], None)
+            model.removed.add(package[:-1])
+        else:
+            model.packages[package] = ["installed"]
+            model.removed.discard(package)
 
 
 def _systemctl(model: Model, match: re.Match) -> None:
@@ -391,7 +391,6 @@ HANDLERS: list[tuple[str, Any]] = [
     (r"mv -f (?P<src>\S+) (?P<dest>\S+)", _move),
     (r"echo (?P<line>.+) >> (?P<path>\S+)", _append),
     (r"apt-get -y .* install (?P<packages>.+)", _install),
-    (r"apt-get -y .* remove (?P<packages>.+)", _remove),
     (r"systemctl (?P<verb>start|restart|reload|enable) (?P<unit>\S+)", _systemctl),
     (r"sysctl (?P<key>[\w.]+)=(?P<value>\d+)", _sysctl),
     (r"groupadd (?:-r )?(?P<group>\S+)", _groupadd),
