@@ -31,7 +31,7 @@ UFW_SYSCTL_KEYS = ("net.ipv4.conf.all.log_martians", "net.ipv4.conf.default.log_
 
 
 def desired_rules(settings: Settings) -> list[str]:
-    """The whole rule set, the host's and Docker's: ``ufw.rules`` deletes any rule it is not
+    """The whole rule set, the host's and Docker's: ``ufw.configured`` deletes any rule it is not
     given. In the exact syntax ``ufw show added`` prints them back."""
     rules = [f"allow {port}/tcp" for port in PUBLIC_TCP_PORTS]
     for name, network in settings.networks():
@@ -56,7 +56,10 @@ def firewall():
             line=f"^{ufw_key}=.*$",
             replace=f"{ufw_key}={SYSCTL_NETWORK[key]}",
         )
-    ufw.ipv6(name="Firewall handles IPv6")
-    ufw.rules(name="Firewall rules", rules=desired_rules(settings))
-    ufw.policy(name="Firewall policies", incoming="deny", outgoing="allow", routed="deny")
-    ufw.enabled(name="Firewall enabled")
+    ufw.configured(
+        name="Firewall: IPv6, rules, policies, enabled",
+        rules=desired_rules(settings),
+        incoming="deny",
+        outgoing="allow",
+        routed="deny",
+    )
