@@ -535,19 +535,6 @@ class Tree(FactBase):
         return entries or None
 
 
-class UserGroups(FactBase):
-    """
-    The groups ``user`` is a member of (``id -Gn``), or ``None`` when there is no such user:
-    one command, where pyinfra's ``Users`` fact runs several for every account on the host.
-    """
-
-    def command(self, user: str) -> str:
-        return f"id -Gn {shlex.quote(user)} 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> list[str] | None:
-        return output[0].split() if output and output[0].strip() else None
-
-
 class FileState(FactBase):
     """
     A regular file's mode (octal digits, as pyinfra's ``File`` gives it), owner, group and
@@ -591,22 +578,10 @@ def _passwd_entry(line: str) -> tuple[str, dict]:
     }
 
 
-class Passwd(FactBase):
-    """
-    Every account of ``getent passwd``: name -> uid, gid, comment, home and shell. One
-    command, where pyinfra's ``Users`` runs several for each account.
-    """
-
-    def command(self) -> str:
-        return "getent passwd"
-
-    def process(self, output: list[str]) -> dict[str, dict]:
-        return dict(_passwd_entry(line) for line in output if line.count(":") >= 6)
-
-
 class Account(FactBase):
-    """One account as in :class:`Passwd`, plus the name of its primary ``group``; ``None``
-    when there is no such account."""
+    """One account's ``getent passwd`` entry (uid, gid, comment, home and shell) and the name
+    of its primary ``group``; ``None`` when there is no such account. One command, where
+    pyinfra's ``Users`` runs several for every account on the host."""
 
     def command(self, user: str) -> str:
         quoted = shlex.quote(user)
@@ -616,6 +591,59 @@ class Account(FactBase):
         if len(output) < 2 or output[0].count(":") < 6:
             return None
         return {**_passwd_entry(output[0])[1], "group": output[1].strip()}
+
+
+class Logins(FactBase):
+    """
+    People's accounts in one command: those of ``users`` that exist and every account whose
+    comment is ``comment``, each as in :class:`Account` plus its secondary ``groups``, the
+    ``paths`` of its home, ``~/.ssh`` and ``~/.ssh/authorized_keys`` that exist (as in
+    :class:`PathStates`) and the ``keys`` of that file (blank lines and comments left out).
+    pyinfra's ``server.user`` reads seven facts per account, one of them every account's
+    details.
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, users: tuple[str, ...], comment: str) -> str:
+        names = shlex.quote(f" {' '.join(users)} ")
+        return (
+            f"for name in $(getent passwd | awk -F: -v c={shlex.quote(comment)} -v n={names} "
+            """'$5 == c || index(n, " " $1 " ") {print $1}'); do """
+            'echo "account $(getent passwd "$name")"; '
+            'echo "groups $(id -gn "$name") $(id -Gn "$name")"; '
+            'home=$(getent passwd "$name" | cut -d: -f6); '
+            'stat -c \'path %F|%a|%U|%G|%n\' "$home" "$home/.ssh" '
+            '"$home/.ssh/authorized_keys" 2>/dev/null; '
+            "sed 's/^/key /' \"$home/.ssh/authorized_keys\" 2>/dev/null; "
+            "done; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        accounts: dict[str, dict] = {}
+        account: dict = {}
+        for line in output:
+            kind, _, value = line.partition(" ")
+            if kind == "account":
+                name, entry = _passwd_entry(value)
+                account = accounts[name] = {**entry, "paths": {}, "keys": []}
+            elif kind == "groups":
+                primary, *groups = value.split()
+                account["group"] = primary
+                account["groups"] = [group for group in groups if group != primary]
+            elif kind == "path":
+                state, mode, user, group, path = value.split("|", 4)
+                account["paths"][path] = {
+                    "type": state,
+                    "mode": int(mode),
+                    "user": user,
+                    "group": group,
+                }
+            elif kind == "key" and value.strip() and not value.lstrip().startswith("#"):
+                account["keys"].append(value.strip())
+        return accounts
 
 
 class PathStates(FactBase):

@@ -10,7 +10,7 @@ from difusor.facts import (
     FileState,
     HostResources,
     InstalledPackages,
-    Passwd,
+    Logins,
     PathStates,
     PlatformTraits,
     SshClientAddress,
@@ -18,7 +18,6 @@ from difusor.facts import (
     Tree,
     UfwState,
     UnitState,
-    UserGroups,
     WeakModuli,
 )
 
@@ -147,15 +146,6 @@ def test_tree_of_a_missing_directory_is_none(tmp_path):
     assert Tree().process(output.stdout.splitlines()) is None
 
 
-def test_user_groups_of_a_real_account_and_of_none():
-    me = pwd.getpwuid(os.getuid()).pw_name
-    for user, expected in ((me, True), ("no-such-user-difusor", False)):
-        command = UserGroups().command(user=user)
-        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
-        groups = UserGroups().process(output.stdout.splitlines())
-        assert (groups is not None and len(groups) >= 1) == expected
-
-
 def test_file_state_of_a_real_file_and_of_none(tmp_path):
     path = tmp_path / "a file.conf"
     path.write_text("x = 1\n")
@@ -191,16 +181,43 @@ def test_unit_state_from_systemctl_show():
     assert UnitState().process(["ActiveState=inactive", "UnitFileState="])["file"] == ""
 
 
-def test_passwd_and_account_of_real_accounts():
+def test_account_of_real_accounts():
     me = pwd.getpwuid(os.getuid())
-    output = subprocess.run(["sh", "-c", Passwd().command()], capture_output=True, text=True)
-    accounts = Passwd().process(output.stdout.splitlines())
-    assert accounts[me.pw_name]["home"] == me.pw_dir and accounts[me.pw_name]["uid"] == me.pw_uid
     for user, expected in ((me.pw_name, grp.getgrgid(me.pw_gid).gr_name), ("no-such-user", None)):
         command = Account().command(user=user)
         output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         account = Account().process(output.stdout.splitlines())
         assert (account and account["group"]) == expected
+
+
+def test_logins_of_real_accounts_by_name_and_by_mark():
+    me = pwd.getpwuid(os.getuid())
+    marked = next(user for user in pwd.getpwall() if user.pw_gecos and user.pw_name != me.pw_name)
+    command = Logins().command(users=(me.pw_name, "no-such-user"), comment=marked.pw_gecos)
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    accounts = Logins().process(output.stdout.splitlines())
+    assert me.pw_name in accounts and marked.pw_name in accounts
+    assert "no-such-user" not in accounts
+    mine = accounts[me.pw_name]
+    assert mine["home"] == me.pw_dir and mine["group"] == grp.getgrgid(me.pw_gid).gr_name
+    assert mine["paths"][me.pw_dir]["type"] == "directory"
+
+
+def test_logins_keys_and_paths_from_the_output():
+    output = [
+        "account ana:x:1000:1000:difusor operator:/home/ana:/bin/bash",
+        "groups ana ana difusor-operators docker",
+        "path directory|750|ana|ana|/home/ana",
+        "path regular file|600|ana|ana|/home/ana/.ssh/authorized_keys",
+        "key # added by hand",
+        "key ssh-ed25519 AAAA ana@laptop",
+        "key ",
+    ]
+    ana = Logins().process(output)["ana"]
+    assert ana["groups"] == ["difusor-operators", "docker"] and ana["group"] == "ana"
+    assert ana["keys"] == ["ssh-ed25519 AAAA ana@laptop"]
+    assert ana["paths"]["/home/ana/.ssh/authorized_keys"]["mode"] == 600
+    assert "/home/ana/.ssh" not in ana["paths"]
 
 
 def test_path_states_of_real_paths(tmp_path):

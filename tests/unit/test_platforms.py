@@ -263,8 +263,7 @@ def test_an_operator_taken_off_the_settings_is_retired_once(data, monkeypatch):
 
     retiring = run_deploy(facts, data, monkeypatch, model=model)
     assert [operation.name for operation in retiring if operation.commands] == [
-        "SSH access | Former operator luis: no SSH keys, no shell",
-        "SSH access | Former operator luis: no sudo, no docker",
+        "SSH access | Operators: accounts, keys, sudo; former operators without a way in"
     ]
     for operation in retiring:
         for command in operation.commands:

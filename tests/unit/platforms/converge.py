@@ -142,15 +142,12 @@ class Model:
         user = self.users.get(arguments.get("user", ""))
         if name == "difusor.facts.Account":
             return {**self.passwd_entry(user), "group": user["group"]} if user else recorded
-        if name == "difusor.facts.UserGroups":
-            return [user["group"], *user["groups"]] if user else recorded
-        if name == "difusor.facts.Passwd":
-            return {
-                **(recorded or {}),
-                **{account: self.passwd_entry(user) for account, user in self.users.items()},
-            }
-        if name == "server.Users":
-            return {**(recorded or {}), **copy.deepcopy(self.users)}
+        if name == "difusor.facts.Logins":
+            found = copy.deepcopy(recorded or {})
+            for account, each in self.users.items():
+                if account in arguments["users"] or each["comment"] == arguments["comment"]:
+                    found[account] = self.login(each)
+            return found
         if name == "server.Groups":
             return sorted(set(recorded or []) | self.groups)
         if name == "server.Sysctl":
@@ -183,6 +180,22 @@ class Model:
                 entries[each.removeprefix(root).lstrip("/")] = entry
         return entries
 
+    def login(self, user: dict) -> dict:
+        """An account as :class:`difusor.facts.Logins` reports it."""
+        home = user["home"]
+        paths = (home, f"{home}/.ssh", f"{home}/.ssh/authorized_keys")
+        keys_file = self.nodes.get(paths[2])
+        lines = [line.strip() for line in keys_file.content.splitlines()] if keys_file else []
+        return {
+            **self.passwd_entry(user),
+            "group": user["group"],
+            "groups": list(user["groups"]),
+            "paths": {
+                path: self.path_state(self.nodes[path]) for path in paths if path in self.nodes
+            },
+            "keys": [line for line in lines if line and not line.startswith("#")],
+        }
+
     @staticmethod
     def passwd_entry(user: dict) -> dict:
         return {key: user[key] for key in ("uid", "gid", "comment", "home", "shell")}
@@ -197,8 +210,11 @@ def _chmod(model: Model, match: re.Match) -> None:
 
 
 def _chown(model: Model, match: re.Match) -> None:
+    """chown USER:GROUP, USER (group kept) or USER: (the user's primary group)."""
     node = model.nodes[match["path"]]
-    node.user, _, group = match["owner"].partition(":")
+    node.user, colon, group = match["owner"].partition(":")
+    if colon and not group:
+        group = model.users[node.user]["group"]
     node.group = group or node.group
 
 
@@ -245,23 +261,33 @@ def _groupadd(model: Model, match: re.Match) -> None:
     model.groups.add(match["group"])
 
 
-# useradd's and usermod's long options, by the short ones pyinfra's server.user uses.
-LONG_OPTIONS = {"--home-dir": "-d", "--home": "-d", "--shell": "-s", "--gid": "-g"}
+# useradd's and usermod's long options, by their short names.
+LONG_OPTIONS = {
+    "--home-dir": "-d",
+    "--home": "-d",
+    "--shell": "-s",
+    "--gid": "-g",
+    "--groups": "-G",
+    "--comment": "-c",
+    "--append": "-a",
+    "--create-home": "-m",
+}
 
 
-def _account_options(arguments: str) -> tuple[str, dict[str, str]]:
-    """The account a useradd or usermod command is for, and its options with a value."""
+def _account_options(arguments: str) -> tuple[str, dict[str, str], list[str]]:
+    """The account a useradd or usermod command is for, its options with a value, and the
+    words of the command (short options)."""
     words = [LONG_OPTIONS.get(word, word) for word in shlex.split(arguments)]
     options = {
         flag: value
         for flag, value in itertools.pairwise(words)
         if flag in ("-d", "-s", "-g", "-G", "-c")
     }
-    return words[-1], options
+    return words[-1], options, words
 
 
 def _useradd(model: Model, match: re.Match) -> None:
-    name, options = _account_options(match["options"])
+    name, options, words = _account_options(match["options"])
     uid = 1000 + len(model.users)
     model.users[name] = {
         "uid": uid,
@@ -274,16 +300,21 @@ def _useradd(model: Model, match: re.Match) -> None:
     }
     if "-g" not in options:
         model.groups.add(name)
+    if "-m" in words:
+        model.directory(options["-d"])
+        home = model.nodes[options["-d"]]
+        home.user, home.group = name, model.users[name]["group"]
 
 
 def _usermod(model: Model, match: re.Match) -> None:
-    name, options = _account_options(match["options"])
+    name, options, words = _account_options(match["options"])
     user = model.users[name]
     for flag, key in (("-d", "home"), ("-s", "shell"), ("-g", "group"), ("-c", "comment")):
         if flag in options:
             user[key] = options[flag]
     if "-G" in options:
-        user["groups"] = options["-G"].split(",")
+        added = options["-G"].split(",")
+        user["groups"] = [*user["groups"], *added] if "-a" in words else added
 
 
 def _gpasswd_delete(model: Model, match: re.Match) -> None:
