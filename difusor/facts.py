@@ -553,6 +553,37 @@ class FileState(FactBase):
         return {"mode": int(mode), "user": user, "group": group, "sha256": output[1].split()[0]}
 
 
+class FileStates(FactBase):
+    """
+    :class:`FileState` of each of ``paths`` in one command: path -> mode, owner, group and
+    SHA-256, for the paths that are regular files (links followed); the others are left out.
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        return (
+            f"stat -L -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null; "
+            f"sha256sum {quoted} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        states: dict[str, dict] = {}
+        digests: dict[str, str] = {}
+        for line in output:
+            kind, _, rest = line.partition("|")
+            if rest and kind.startswith("regular"):  # "regular file", "regular empty file"
+                mode, user, group, path = rest.split("|", 3)
+                states[path] = {"mode": int(mode), "user": user, "group": group}
+            elif "  " in line and not rest:
+                digest, path = line.split("  ", 1)
+                digests[path] = digest
+        return {path: {**state, "sha256": digests.get(path)} for path, state in states.items()}
+
+
 class UnitState(FactBase):
     """
     A systemd unit's ``ActiveState`` and ``UnitFileState`` in one command (``systemctl

@@ -19,6 +19,7 @@ from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
 from difusor.deploys import docker, firewall, portal, publisher, receiver, ssh, timesync
+from difusor.deploys.restart import restart_policies
 from difusor.facts import ContainerType, HostResources
 from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
 from difusor.operations import packages
@@ -87,6 +88,7 @@ def base_system():
         packages=kit_packages(settings, platform),
         absent=timesync.UNWANTED_PACKAGES,
     )
+    restart_policies()
     put_template(
         name="Unattended security upgrades, never an automatic reboot",
         template="base/20auto-upgrades.j2",

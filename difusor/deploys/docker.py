@@ -25,7 +25,6 @@ from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
 from difusor.operations import packages, services
 from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
@@ -162,7 +161,6 @@ def docker():
         dest="/etc/docker/daemon.json",
     )
     for service in ("containerd", "docker"):
-        restart_policy(service)
         services.running(name=f"{service} running", unit=service)
     # live-restore keeps the containers running across this restart.
     systemd.service(

@@ -20,7 +20,6 @@ from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
 from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
@@ -219,7 +218,6 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    restart_policy("nginx")
     services.running(name="nginx running", unit="nginx")
     systemd.service(
         name="Reload nginx",

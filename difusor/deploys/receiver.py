@@ -16,7 +16,6 @@ from pyinfra.api import deploy
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
 from difusor.operations import accounts, services
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -64,5 +63,4 @@ def receiver():
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
-    restart_policy("rsync")
     services.running(name="rsync daemon running", unit="rsync")

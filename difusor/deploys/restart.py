@@ -6,8 +6,8 @@ own unit says the same in its template.
 
 Example::
 
-    from difusor.deploys.restart import restart_policy
-    restart_policy("nginx")
+    from difusor.deploys.restart import restart_policies
+    restart_policies()
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ from __future__ import annotations
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
-from difusor.render import put_template
+from difusor.operations import files
+from difusor.render import render
 
 RESTART_SECONDS = 2
+PUBLISHER_SERVICE = "difusor-publisher"
 # Everything of the kit that runs all the time (the monitor is a timer's oneshot).
 KIT_SERVICES = (
     "ssh",
     "fail2ban",
     "chrony",
     "nginx",
-    "difusor-publisher",
+    PUBLISHER_SERVICE,
     "rsync",
     "containerd",
     "docker",
@@ -35,14 +37,19 @@ def dropin_path(service: str) -> str:
     return f"/etc/systemd/system/{service}.service.d/difusor-restart.conf"
 
 
-def restart_policy(service: str) -> OperationMeta:
-    """The restart drop-in for ``service``, and systemd told when it changed (the running
-    service takes the policy at the reload: no restart needed)."""
-    dropin = put_template(
-        name=f"systemd restarts {service} whatever ends it",
-        template="base/restart-policy.conf.j2",
-        context={"service": service, "restart_seconds": RESTART_SECONDS},
-        dest=dropin_path(service),
+def restart_policies() -> OperationMeta:
+    """The restart drop-ins of every kit service but the publisher (its own unit says the
+    same), judged by one fact, and systemd told when one changed (a running service takes
+    the policy at the reload: no restart needed). A drop-in may come before its unit."""
+    dropins = files.contents(
+        name="systemd restarts the kit's services whatever ends them",
+        files={
+            dropin_path(service): render(
+                "base/restart-policy.conf.j2", service=service, restart_seconds=RESTART_SECONDS
+            )
+            for service in KIT_SERVICES
+            if service != PUBLISHER_SERVICE
+        },
     )
-    systemd.daemon_reload(name=f"Reload units ({service} restart policy)", _if=dropin.did_change)
-    return dropin
+    systemd.daemon_reload(name="Reload units (restart policies)", _if=dropins.did_change)
+    return dropins

@@ -19,7 +19,6 @@ from pyinfra.operations import files, server, systemd
 from difusor import hardening, paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
-from difusor.deploys.restart import restart_policy
 from difusor.operations import accounts, services, ssh
 from difusor.platform import host_platform
 from difusor.render import put_template, put_text
@@ -114,7 +113,6 @@ def ssh_access():
             context={"password_authentication": settings.ssh_password_authentication},
             dest=CLOUD_INIT_SSH_FILE,
         )
-    restart_policy("ssh")
     services.running(name="sshd running", unit="ssh")
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
@@ -124,7 +122,6 @@ def ssh_access():
         context=fail2ban_context(settings),
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
-    restart_policy("fail2ban")
     services.running(name="fail2ban running", unit="fail2ban")
     systemd.service(
         name="Restart fail2ban on a new jail",

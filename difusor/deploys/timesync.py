@@ -16,7 +16,6 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
 from difusor.operations import services
 from difusor.render import put_template
 
@@ -47,7 +46,6 @@ def time_sync():
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    restart_policy("chrony")
     services.running(name="chrony running", unit="chrony")
     systemd.service(
         name="Restart chrony on a new configuration",

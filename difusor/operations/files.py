@@ -9,7 +9,7 @@ bad template never replaces a working file.
 ``link_if_absent``: a symlink that another program owns once it exists.
 
 ``content``: a file with the given text, judged by one fact (pyinfra's ``files.put`` reads
-three).
+three); ``contents``: several files, judged by one fact for all of them.
 
 ``directories``: several directories with their modes, judged by one ``stat``.
 
@@ -40,7 +40,7 @@ from pyinfra.facts.files import Directory, File, Link, Sha256File
 from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations.util import files as file_utils
 
-from difusor.facts import FileState, PathStates, Tree
+from difusor.facts import FileState, FileStates, PathStates, Tree
 
 
 @operation()
@@ -73,6 +73,28 @@ def validated(
     yield StringCommand("mv", "-f", candidate, dest)
 
 
+def _content_commands(
+    content: str, dest: str, mode: str | None, user: str | None, group: str | None, current
+) -> list:
+    """What makes ``dest`` (whose state, as :class:`FileState` gives it, is ``current``) hold
+    ``content`` with ``mode``, ``user`` and ``group`` (those given)."""
+    commands: list = []
+    if current is None:
+        commands.append(StringCommand("mkdir", "-p", posixpath.dirname(dest)))
+    if current is None or current["sha256"] != sha256(content.encode()).hexdigest():
+        upload = FileUploadCommand(
+            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
+        )
+        commands.append(upload)
+        current = {}  # an upload replaces the file: its attributes are set afresh
+    if (user and current.get("user") != user) or (group and current.get("group") != group):
+        commands.append(file_utils.chown(dest, user, group))
+    # pyinfra reports the mode as the digits of the octal value (0640 -> 640).
+    if mode and str(current.get("mode")) != mode.lstrip("0"):
+        commands.append(file_utils.chmod(dest, mode))
+    return commands
+
+
 @operation()
 def content(
     content: str,
@@ -92,22 +114,41 @@ def content(
         )
         return
     current = host.get_fact(FileState, path=dest)
-    commands: list = []
-    if current is None:
-        commands.append(StringCommand("mkdir", "-p", posixpath.dirname(dest)))
-    if current is None or current["sha256"] != sha256(content.encode()).hexdigest():
-        upload = FileUploadCommand(
-            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
-        )
-        commands.append(upload)
-        current = {}  # an upload replaces the file: its attributes are set afresh
-    if (user and current.get("user") != user) or (group and current.get("group") != group):
-        commands.append(file_utils.chown(dest, user, group))
-    # pyinfra reports the mode as the digits of the octal value (0640 -> 640).
-    if mode and str(current.get("mode")) != mode.lstrip("0"):
-        commands.append(file_utils.chmod(dest, mode))
+    commands = _content_commands(content, dest, mode, user, group, current)
     if not commands:
         host.noop(f"{dest} is up to date")
+        return
+    yield from commands
+
+
+@operation()
+def contents(
+    files: dict[str, str],
+    mode: str | None = None,
+    user: str | None = None,
+    group: str | None = None,
+):
+    """
+    Several files as :func:`content` makes one, judged by one fact for all of them.
+
+    + files: destination -> text
+    + mode/user/group: permissions and ownership of every one of them, left as they are when
+      not given
+    """
+    if state.config.DIFF:
+        for dest, text in files.items():
+            yield from pyinfra_files.put._inner(
+                src=StringIO(text), dest=dest, mode=mode, user=user, group=group
+            )
+        return
+    states = host.get_fact(FileStates, paths=tuple(files))
+    commands = [
+        command
+        for dest, text in files.items()
+        for command in _content_commands(text, dest, mode, user, group, states.get(dest))
+    ]
+    if not commands:
+        host.noop(f"{len(files)} files are up to date")
         return
     yield from commands
 

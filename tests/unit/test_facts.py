@@ -8,6 +8,7 @@ from difusor.facts import (
     Account,
     ChronyTracking,
     FileState,
+    FileStates,
     HostResources,
     InstalledPackages,
     Logins,
@@ -172,6 +173,20 @@ def test_installed_packages_of_real_packages_and_states_dpkg_does_not_count():
     # held, then configuration files only, unpacked but not configured, never installed
     states = ["hi  nginx", "rc  systemd-timesyncd", "iU  chrony", "un  ufw"]
     assert InstalledPackages().process(states) == ["nginx"]
+
+
+def test_file_states_of_real_files_in_one_command(tmp_path):
+    (tmp_path / "a.conf").write_text("x = 1\n")
+    (tmp_path / "empty.conf").write_text("")
+    (tmp_path / "a.conf").chmod(0o640)
+    paths = tuple(str(tmp_path / name) for name in ("a.conf", "empty.conf", "absent", ""))
+    command = FileStates().command(paths=paths)
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    states = FileStates().process(output.stdout.splitlines())
+    assert set(states) == set(paths[:2])  # a missing path and a directory are left out
+    assert states[paths[0]]["mode"] == 640
+    assert states[paths[0]]["sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
+    assert states[paths[1]]["sha256"] == hashlib.sha256(b"").hexdigest()
 
 
 def test_unit_state_from_systemctl_show():

@@ -123,6 +123,12 @@ class Model:
             if node is None:
                 return recorded
             return self.file_state(node) if node.kind == "file" else None
+        if name == "difusor.facts.FileStates":
+            states = copy.deepcopy(recorded or {})
+            for each in arguments["paths"]:
+                if each in self.nodes and self.nodes[each].kind == "file":
+                    states[each] = self.file_state(self.nodes[each])
+            return states
         if name == "difusor.facts.Tree":
             if node is None:
                 return recorded
