@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -235,9 +236,9 @@ def acme_certificate(settings: Settings) -> None:
     ca_bundle = None
     if settings.acme_ca_bundle:
         ca_bundle = ACME_CA_BUNDLE
-        files.put(
+        put_text(
             name="CA of the ACME server",
-            src=settings.acme_ca_bundle,
+            content=Path(settings.acme_ca_bundle).read_text(),
             dest=ACME_CA_BUNDLE,
             mode="644",
         )

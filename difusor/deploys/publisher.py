@@ -104,9 +104,9 @@ def publisher():
         src=str(PROGRAM_SOURCE),
         dest=f"{paths.PROGRAM_DIR}/difusor_server",
     )
-    files.put(
+    put_text(
         name="Publisher documentation",
-        src=str(PROGRAM_SOURCE.parent / "README.md"),
+        content=(PROGRAM_SOURCE.parent / "README.md").read_text(),
         dest=f"{paths.PROGRAM_DIR}/README.md",
     )
     config = put_json(

@@ -36,7 +36,6 @@ from pathlib import Path
 
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
-from pyinfra.facts.files import Directory, File, Link, Sha256File
 from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations.util import files as file_utils
 
@@ -58,11 +57,13 @@ def validated(
     + validate: a command with ``{path}`` where the candidate file's path goes
     + mode/user/group: ownership and permissions of the file
     """
-    current = host.get_fact(File, path=dest)
-    same_content = host.get_fact(Sha256File, path=dest) == sha256(content.encode()).hexdigest()
-    # pyinfra reports the mode as the digits of the octal value (0440 -> 440).
-    attributes = (str(current["mode"]), current["user"], current["group"]) if current else None
-    if same_content and attributes == (mode.lstrip("0"), user, group):
+    current = host.get_fact(FileState, path=dest)
+    # FileState gives the mode as the digits of the octal value (0440 -> 440).
+    wanted = (mode.lstrip("0"), user, group, sha256(content.encode()).hexdigest())
+    if (
+        current
+        and (str(current["mode"]), current["user"], current["group"], current["sha256"]) == wanted
+    ):
         host.noop(f"{dest} is up to date")
         return
     candidate = f"{dest}.difusor-new"
@@ -159,11 +160,8 @@ def link_if_absent(path: str, target: str):
     Create the symlink ``path`` -> ``target`` only when ``path`` does not exist: for links
     another program owns afterwards (the publisher switches the live release).
     """
-    if (
-        host.get_fact(Link, path=path)
-        or host.get_fact(File, path=path)
-        or host.get_fact(Directory, path=path)
-    ):
+    # stat without -L: a link is reported as one, whatever it points to.
+    if host.get_fact(PathStates, paths=(path,)):
         host.noop(f"{path} exists")
         return
     yield StringCommand("ln", "-s", target, path)
