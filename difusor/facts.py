@@ -19,6 +19,11 @@ from typing import ClassVar
 from pyinfra.api import FactBase
 
 
+def _words(values: tuple[str, ...]) -> str:
+    """Paths or names as the words of a shell command."""
+    return " ".join(shlex.quote(value) for value in values)
+
+
 class SshClientAddress(FactBase):
     """
     The address the current SSH session arrives from, as the server sees it
@@ -206,6 +211,42 @@ class Certificate(FactBase):
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
         return values if "serial" in values else None
+
+
+class Certificates(FactBase):
+    """
+    Several paths of certificates and their links in one command: path -> ``link`` (where
+    the path points, ``None`` when it is not a symbolic link) and ``certificate`` (as
+    :class:`Certificate` reads it, links followed; ``None`` when there is none).
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        return (
+            f'for path in {_words(paths)}; do echo "== $path"; '
+            "readlink \"$path\" | sed 's/^/link=/'; "
+            'openssl x509 -in "$path" -noout -serial -enddate -issuer -ext subjectAltName '
+            "2>/dev/null; done; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        sections: dict[str, list[str]] = {}
+        lines: list[str] = []
+        for line in output:
+            if line.startswith("== "):
+                lines = sections[line[3:]] = []
+            else:
+                lines.append(line)
+        return {
+            path: {
+                "link": next((line[5:] for line in lines if line.startswith("link=")), None),
+                "certificate": Certificate().process(lines),
+            }
+            for path, lines in sections.items()
+        }
 
 
 class SshdConfig(FactBase):
@@ -564,10 +605,9 @@ class FileStates(FactBase):
         return {}
 
     def command(self, paths: tuple[str, ...]) -> str:
-        quoted = " ".join(shlex.quote(path) for path in paths)
         return (
-            f"stat -L -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null; "
-            f"sha256sum {quoted} 2>/dev/null; true"
+            f"stat -L -c '%F|%a|%U|%G|%n' {_words(paths)} 2>/dev/null; "
+            f"sha256sum {_words(paths)} 2>/dev/null; true"
         )
 
     def process(self, output: list[str]) -> dict[str, dict]:
@@ -684,8 +724,7 @@ class PathStates(FactBase):
     """
 
     def command(self, paths: tuple[str, ...]) -> str:
-        quoted = " ".join(shlex.quote(path) for path in paths)
-        return f"stat -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null || true"
+        return f"stat -c '%F|%a|%U|%G|%n' {_words(paths)} 2>/dev/null || true"
 
     def process(self, output: list[str]) -> dict[str, dict]:
         states = {}

@@ -14,14 +14,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
-from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
 from difusor.platform import host_platform
@@ -164,13 +162,7 @@ def portal():
         target=paths.PLACEHOLDER_DIR,
     )
 
-    # nginx needs a certificate before ACME can issue one: a self-signed one bridges that.
-    tls.self_signed(
-        name="Self-signed certificate",
-        certificate=SELF_SIGNED[0],
-        key=SELF_SIGNED[1],
-        domain=domain,
-    )
+    preferred = None
     if settings.tls_source == "provided":
         # The settings refuse tls_source="provided" without both files.
         assert settings.tls_certificate_file and settings.tls_key_file
@@ -181,18 +173,16 @@ def portal():
             mode="644",
         )
         files.put(name="Provided key", src=settings.tls_key_file, dest=PROVIDED[1], mode="600")
-        live = PROVIDED
-    elif acme and host.get_fact(Certificate, path=tls.acme_paths(domain)[0]):
-        live = tls.acme_paths(domain)
-    else:
-        live = SELF_SIGNED
-    certificate_links = [
-        files.link(name=f"Live {what}", path=path, target=target)
-        for what, path, target in (
-            ("certificate", LIVE_CERTIFICATE, live[0]),
-            ("key", LIVE_KEY, live[1]),
-        )
-    ]
+        preferred = PROVIDED
+    elif acme:
+        preferred = tls.acme_paths(domain)
+    live = tls.live_certificate(
+        name="Live certificate (self-signed until the preferred one is there)",
+        links=(LIVE_CERTIFICATE, LIVE_KEY),
+        self_signed=SELF_SIGNED,
+        domain=domain,
+        preferred=preferred,
+    )
 
     files.link(name="No stock default site", path="/etc/nginx/sites-enabled/default", present=False)
     put_template(
@@ -224,7 +214,7 @@ def portal():
         name="Reload nginx",
         service="nginx",
         reloaded=True,
-        _if=any_changed(nginx_conf, *certificate_links),
+        _if=any_changed(nginx_conf, live),
     )
 
     if acme:

@@ -6,6 +6,7 @@ import subprocess
 
 from difusor.facts import (
     Account,
+    Certificates,
     ChronyTracking,
     FileState,
     FileStates,
@@ -187,6 +188,27 @@ def test_file_states_of_real_files_in_one_command(tmp_path):
     assert states[paths[0]]["mode"] == 640
     assert states[paths[0]]["sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
     assert states[paths[1]]["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_certificates_with_their_links():
+    output = [
+        "== /etc/difusor/tls/live.crt",
+        "link=/etc/letsencrypt/live/prep.example.com.mx/fullchain.pem",
+        "serial=3A5F0C",
+        "notAfter=Feb 23 00:00:00 2027 GMT",
+        "issuer=CN = Pebble Intermediate CA",
+        "X509v3 Subject Alternative Name: ",
+        "    DNS:prep.example.com.mx",
+        "== /etc/difusor/tls/live.key",
+        "link=/etc/letsencrypt/live/prep.example.com.mx/privkey.pem",
+        "== /etc/difusor/tls/selfsigned.crt",
+    ]
+    found = Certificates().process(output)
+    live = found["/etc/difusor/tls/live.crt"]
+    assert live["link"].endswith("fullchain.pem")
+    assert live["certificate"]["names"] == ["prep.example.com.mx"]
+    assert found["/etc/difusor/tls/live.key"]["certificate"] is None
+    assert found["/etc/difusor/tls/selfsigned.crt"] == {"link": None, "certificate": None}
 
 
 def test_unit_state_from_systemctl_show():

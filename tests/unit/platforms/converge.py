@@ -73,6 +73,8 @@ class Model:
         node = self.nodes.get(path)
         if name == "difusor.facts.Certificate":
             return copy.deepcopy(self.facts.get(name, {}).get(path, recorded))
+        if name == "difusor.facts.Certificates":
+            return {each: self.certificate_paths(each) for each in arguments["paths"]}
         if name in self.facts:
             return copy.deepcopy(self.facts[name])
         if name in ("files.File", "files.Directory", "files.Link"):
@@ -185,6 +187,13 @@ class Model:
                     entry["sha256"] = self.file_state(node)["sha256"]
                 entries[each.removeprefix(root).lstrip("/")] = entry
         return entries
+
+    def certificate_paths(self, path: str) -> dict:
+        """A path as :class:`difusor.facts.Certificates` reports it (links followed)."""
+        node = self.nodes.get(path)
+        link = node.target if node and node.kind == "link" else None
+        certificates = self.facts.get("difusor.facts.Certificate", {})
+        return {"link": link, "certificate": copy.deepcopy(certificates.get(link or path))}
 
     def login(self, user: dict) -> dict:
         """An account as :class:`difusor.facts.Logins` reports it."""
