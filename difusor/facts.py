@@ -624,18 +624,37 @@ class FileStates(FactBase):
         return {path: {**state, "sha256": digests.get(path)} for path, state in states.items()}
 
 
-class UnitState(FactBase):
+class UnitStates(FactBase):
     """
-    A systemd unit's ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
-    show``), where pyinfra's ``systemd.service`` reads two facts listing every unit.
+    Each of ``units``'s ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
+    show``): unit -> ``active`` and ``file``, both empty for a unit systemd does not know.
+    pyinfra's ``systemd.service`` reads two facts listing every unit, for each service.
     """
 
-    def command(self, unit: str) -> str:
-        return f"systemctl show --property=ActiveState,UnitFileState {shlex.quote(unit)}"
+    @staticmethod
+    def default() -> dict:
+        return {}
 
-    def process(self, output: list[str]) -> dict[str, str]:
-        values = dict(line.split("=", 1) for line in output if "=" in line)
-        return {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+    def command(self, units: tuple[str, ...]) -> str:
+        return (
+            f'for unit in {_words(units)}; do echo "== $unit"; '
+            'systemctl show --property=ActiveState,UnitFileState "$unit"; done'
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict[str, str]]:
+        states: dict[str, dict[str, str]] = {}
+        values: dict[str, str] = {}
+        for line in output:
+            if line.startswith("== "):
+                values = {}
+                states[line[3:]] = values
+            elif "=" in line:
+                key, value = line.split("=", 1)
+                values[key] = value
+        return {
+            unit: {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+            for unit, values in states.items()
+        }
 
 
 def _passwd_entry(line: str) -> tuple[str, dict]:

@@ -160,8 +160,7 @@ def docker():
         data=daemon_config(settings),
         dest="/etc/docker/daemon.json",
     )
-    for service in ("containerd", "docker"):
-        services.running(name=f"{service} running", unit=service)
+    services.running(name="containerd and docker running", units=["containerd", "docker"])
     # live-restore keeps the containers running across this restart.
     systemd.service(
         name="Restart Docker on a new configuration",

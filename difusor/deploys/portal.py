@@ -209,7 +209,7 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    services.running(name="nginx running", unit="nginx")
+    services.running(name="nginx running", units=["nginx"])
     systemd.service(
         name="Reload nginx",
         service="nginx",
@@ -265,4 +265,4 @@ def acme_certificate(settings: Settings) -> None:
         reloaded=True,
         _if=any_changed(*links),
     )
-    services.running(name="certbot renewal timer", unit="certbot.timer")
+    services.running(name="certbot renewal timer", units=["certbot.timer"])

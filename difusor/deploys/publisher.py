@@ -148,8 +148,10 @@ def publisher():
         for unit, context in UNITS.items()
     }
     systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
-    for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
-        services.running(name=f"{unit} active", unit=unit)
+    services.running(
+        name="Publisher and monitor timer active",
+        units=["difusor-publisher.service", "difusor-monitor.timer"],
+    )
     systemd.service(
         name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",

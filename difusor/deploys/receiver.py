@@ -63,4 +63,4 @@ def receiver():
         dest="/etc/rsyncd.conf",
     )
     # The daemon reads its configuration and secrets at each connection: no restart needed.
-    services.running(name="rsync daemon running", unit="rsync")
+    services.running(name="rsync daemon running", units=["rsync"])

@@ -113,7 +113,6 @@ def ssh_access():
             context={"password_authentication": settings.ssh_password_authentication},
             dest=CLOUD_INIT_SSH_FILE,
         )
-    services.running(name="sshd running", unit="ssh")
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
 
     jail = put_template(
@@ -122,7 +121,7 @@ def ssh_access():
         context=fail2ban_context(settings),
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
-    services.running(name="fail2ban running", unit="fail2ban")
+    services.running(name="sshd and fail2ban running", units=["ssh", "fail2ban"])
     systemd.service(
         name="Restart fail2ban on a new jail",
         service="fail2ban",

@@ -46,7 +46,7 @@ def time_sync():
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    services.running(name="chrony running", unit="chrony")
+    services.running(name="chrony running", units=["chrony"])
     systemd.service(
         name="Restart chrony on a new configuration",
         service="chrony",

@@ -19,7 +19,7 @@ from difusor.facts import (
     SshSocket,
     Tree,
     UfwState,
-    UnitState,
+    UnitStates,
     WeakModuli,
 )
 
@@ -211,11 +211,19 @@ def test_certificates_with_their_links():
     assert found["/etc/difusor/tls/selfsigned.crt"] == {"link": None, "certificate": None}
 
 
-def test_unit_state_from_systemctl_show():
-    output = ["UnitFileState=enabled", "ActiveState=activating"]
-    assert UnitState().process(output) == {"active": "activating", "file": "enabled"}
-    # a unit systemd does not know: systemctl prints inactive and an empty file state
-    assert UnitState().process(["ActiveState=inactive", "UnitFileState="])["file"] == ""
+def test_unit_states_from_systemctl_show():
+    output = [
+        "== nginx.service",
+        "UnitFileState=enabled",
+        "ActiveState=activating",
+        "== nosuch.service",  # a unit systemd does not know: inactive, no file state
+        "ActiveState=inactive",
+        "UnitFileState=",
+    ]
+    assert UnitStates().process(output) == {
+        "nginx.service": {"active": "activating", "file": "enabled"},
+        "nosuch.service": {"active": "inactive", "file": ""},
+    }
 
 
 def test_account_of_real_accounts():

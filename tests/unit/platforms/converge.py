@@ -141,11 +141,18 @@ class Model:
                 if each in self.nodes:
                     states[each] = self.path_state(self.nodes[each])
             return states
-        if name == "difusor.facts.UnitState":
-            unit, stock = arguments["unit"], recorded or {"active": "", "file": ""}
+        if name == "difusor.facts.UnitStates":
+            stock = recorded or {}
             return {
-                "active": "active" if unit in self.running else stock["active"],
-                "file": "enabled" if unit in self.enabled else stock["file"],
+                unit: {
+                    "active": "active"
+                    if unit in self.running
+                    else stock.get(unit, {}).get("active", ""),
+                    "file": "enabled"
+                    if unit in self.enabled
+                    else stock.get(unit, {}).get("file", ""),
+                }
+                for unit in arguments["units"]
             }
         user = self.users.get(arguments.get("user", ""))
         if name == "difusor.facts.Account":
