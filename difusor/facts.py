@@ -683,6 +683,21 @@ class Account(FactBase):
         return {**_passwd_entry(output[0])[1], "group": output[1].strip()}
 
 
+class Group(FactBase):
+    """A group's ``gid`` and ``members`` (``getent group``), or ``None`` when there is no
+    such group: one command, where pyinfra's ``server.group`` reads two facts, one of them
+    every group of the host."""
+
+    def command(self, group: str) -> str:
+        return f"getent group {shlex.quote(group)} || true"
+
+    def process(self, output: list[str]) -> dict | None:
+        if not output or output[0].count(":") < 3:
+            return None
+        _name, _password, gid, members = output[0].strip().split(":", 3)
+        return {"gid": int(gid), "members": [member for member in members.split(",") if member]}
+
+
 class Logins(FactBase):
     """
     People's accounts in one command: those of ``users`` that exist and every account whose

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
@@ -54,11 +53,10 @@ def kit_packages(settings: Settings, platform: Platform) -> list[str]:
 def base_system():
     settings = host_settings()
 
-    distro = host.get_fact(LinuxDistribution)
-    problem = unsupported_system(distro["name"], distro["major"], distro["minor"])
+    platform = host_platform()
+    problem = unsupported_system(platform.name, platform.major, platform.minor)
     if problem:
         raise DeployError(f"{host.name}: {problem}")
-    platform = host_platform()
     for problem in platform.problems():
         raise DeployError(f"{host.name}: {problem}")
     for warning in resource_warnings(host.get_fact(HostResources)):

@@ -25,7 +25,7 @@ from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
-from difusor.operations import packages, services
+from difusor.operations import accounts, packages, services
 from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
@@ -107,7 +107,7 @@ def docker_group(settings: Settings) -> None:
     """The docker group, when operators go in it. Created by SSH access, before the engine is
     installed; the engine's package reuses it."""
     if settings.docker_operators:
-        server.group(name="docker group", group=DOCKER_GROUP, system=True)
+        accounts.group(name="docker group", group=DOCKER_GROUP, system=True)
 
 
 def engine_packages(settings: Settings, platform: Platform) -> list[str]:

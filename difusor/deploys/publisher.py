@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
@@ -81,7 +81,7 @@ def publisher_config(settings: Settings) -> dict:
 def publisher():
     settings = host_settings()
 
-    server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
+    accounts.group(name="Publisher group", group=PUBLISHER_USER, system=True)
     accounts.system_user(
         name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR
     )

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, systemd
 
 from difusor import hardening, paths
 from difusor.context import ensure_no_lockout, host_settings
@@ -55,7 +55,7 @@ def ssh_access():
     settings = host_settings()
     ensure_no_lockout()
 
-    server.group(name="Operators group", group=OPERATORS_GROUP)
+    accounts.group(name="Operators group", group=OPERATORS_GROUP)
     docker_group(settings)
     put_template(
         name="Passwordless sudo for operators",

@@ -5,6 +5,9 @@ Accounts, each kind judged by one cheap fact.
 ``server.user`` reads seven facts per account (one of them every account's details, several
 commands each), and adds secondary groups but never takes one away.
 
+``group``: a group, judged by ``getent group`` (pyinfra's ``server.group`` reads every group
+of the host and the host's OS).
+
 ``system_user``: a service account (no password, no login shell, no home made for it): where
 pyinfra's ``server.user`` reads the ``Users`` fact, which runs several commands for every
 account on the host, this reads that one account.
@@ -18,6 +21,7 @@ Example::
         comment="difusor operator",
         managed_groups=["difusor-operators", "docker"],
     )
+    accounts.group(group="difusor", system=True)
     accounts.system_user(user="difusor", group="difusor", home="/var/lib/difusor")
 """
 
@@ -29,7 +33,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
 from difusor.accounts import NOLOGIN
-from difusor.facts import Account, Logins
+from difusor.facts import Account, Group, Logins
 
 
 def _owned(path: str, name: str, primary: str | None, mode: str, current: dict | None) -> list:
@@ -147,6 +151,18 @@ def logins(users: list[dict], comment: str, managed_groups: list[str], shell: st
         host.noop(f"{len(users)} login accounts as wanted, {len(retired)} retired")
         return
     yield from commands
+
+
+@operation()
+def group(group: str, system: bool = False):
+    """
+    + group: made when missing (``groupadd``)
+    + system: made as a system group (``--system``)
+    """
+    if host.get_fact(Group, group=group) is not None:
+        host.noop(f"group {group} exists")
+        return
+    yield StringCommand("groupadd", *(["--system"] if system else []), QuoteString(group))
 
 
 @operation()

@@ -10,6 +10,7 @@ from difusor.facts import (
     ChronyTracking,
     FileState,
     FileStates,
+    Group,
     HostResources,
     InstalledPackages,
     Logins,
@@ -233,6 +234,16 @@ def test_account_of_real_accounts():
         output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         account = Account().process(output.stdout.splitlines())
         assert (account and account["group"]) == expected
+
+
+def test_group_of_a_real_group_and_of_none():
+    me = grp.getgrgid(os.getgid())
+    for group, expected in ((me.gr_name, me.gr_gid), ("no-such-group-difusor", None)):
+        command = Group().command(group=group)
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        found = Group().process(output.stdout.splitlines())
+        assert (found and found["gid"]) == expected
+    assert Group().process(["docker:x:998:ana,luis"]) == {"gid": 998, "members": ["ana", "luis"]}
 
 
 def test_logins_of_real_accounts_by_name_and_by_mark():

@@ -163,8 +163,8 @@ class Model:
                 if account in arguments["users"] or each["comment"] == arguments["comment"]:
                     found[account] = self.login(each)
             return found
-        if name == "server.Groups":
-            return sorted(set(recorded or []) | self.groups)
+        if name == "difusor.facts.Group":
+            return {"gid": 999, "members": []} if arguments["group"] in self.groups else recorded
         if name == "server.Sysctl":
             return {key: self.sysctl[key] for key in arguments["keys"] if key in self.sysctl}
         return recorded
@@ -446,7 +446,7 @@ HANDLERS: list[tuple[str, Any]] = [
     (r"apt-get -y .* install (?P<packages>.+)", _install),
     (r"systemctl (?P<verb>start|restart|reload|enable) (?P<unit>\S+)", _systemctl),
     (r"sysctl (?P<key>[\w.]+)=(?P<value>\d+)", _sysctl),
-    (r"groupadd (?:-r )?(?P<group>\S+)", _groupadd),
+    (r"groupadd (?:--system )?(?P<group>\S+)", _groupadd),
     (r"useradd (?P<options>.+)", _useradd),
     (r"usermod (?P<options>.+)", _usermod),
     (r"gpasswd -d (?P<user>\S+) (?P<group>\S+)", _gpasswd_delete),
