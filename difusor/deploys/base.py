@@ -24,7 +24,7 @@ from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
 from difusor.operations import packages
 from difusor.platform import Platform, host_platform
 from difusor.preflight import resource_warnings, unsupported_system
-from difusor.render import put_template
+from difusor.render import put_template, put_texts, render
 from difusor.settings import Settings
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/80difusor-proxy"
@@ -87,19 +87,16 @@ def base_system():
         absent=timesync.UNWANTED_PACKAGES,
     )
     restart_policies()
-    put_template(
-        name="Unattended security upgrades, never an automatic reboot",
-        template="base/20auto-upgrades.j2",
-        dest="/etc/apt/apt.conf.d/20auto-upgrades",
-    )
-    put_template(
-        name="Unattended upgrades policy",
-        template="base/52difusor-unattended-upgrades.j2",
-        context={
-            "origins_key": platform.origins_key,
-            "origins": platform.security_origins,
+    put_texts(
+        name="Unattended security upgrades from the distribution's origins, never a reboot",
+        files={
+            "/etc/apt/apt.conf.d/20auto-upgrades": render("base/20auto-upgrades.j2"),
+            "/etc/apt/apt.conf.d/52difusor-unattended-upgrades": render(
+                "base/52difusor-unattended-upgrades.j2",
+                origins_key=platform.origins_key,
+                origins=platform.security_origins,
+            ),
         },
-        dest="/etc/apt/apt.conf.d/52difusor-unattended-upgrades",
     )
 
     server.timezone(name=f"Time zone {settings.timezone}", timezone=settings.timezone)

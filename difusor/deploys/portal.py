@@ -23,7 +23,7 @@ from difusor.context import host_settings
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
 from difusor.platform import host_platform
-from difusor.render import put_template, put_text, render
+from difusor.render import put_template, put_text, put_texts, render
 from difusor.settings import Settings
 
 # Mozilla's intermediate configuration (guideline 5.7) for OpenSSL 3.
@@ -145,16 +145,14 @@ def portal():
             paths.TLS_DIR: "700",
         },
     )
-    put_template(
-        name="Placeholder page until the first corte",
-        template="portal/placeholder.html.j2",
-        context={"domain": domain},
-        dest=f"{paths.PLACEHOLDER_DIR}/site/index.html",
-    )
-    put_text(
-        name="Placeholder corte stamp",
-        content=json.dumps(PLACEHOLDER_STAMP) + "\n",
-        dest=f"{paths.PLACEHOLDER_DIR}/corte.json",
+    put_texts(
+        name="Placeholder page and corte stamp until the first corte",
+        files={
+            f"{paths.PLACEHOLDER_DIR}/site/index.html": render(
+                "portal/placeholder.html.j2", domain=domain
+            ),
+            f"{paths.PLACEHOLDER_DIR}/corte.json": json.dumps(PLACEHOLDER_STAMP) + "\n",
+        },
     )
     difusor_files.link_if_absent(
         name="Live release (the placeholder until the publisher's first corte)",

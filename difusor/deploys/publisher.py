@@ -23,7 +23,7 @@ from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
 from difusor.operations import accounts, services
 from difusor.operations import files as difusor_files
-from difusor.render import put_json, put_template, put_text
+from difusor.render import put_json, put_template, put_text, put_texts, render
 from difusor.settings import Settings
 
 # Installed with the kit's other packages (base).
@@ -104,10 +104,16 @@ def publisher():
         src=str(PROGRAM_SOURCE),
         dest=f"{paths.PROGRAM_DIR}/difusor_server",
     )
-    put_text(
-        name="Publisher documentation",
-        content=(PROGRAM_SOURCE.parent / "README.md").read_text(),
-        dest=f"{paths.PROGRAM_DIR}/README.md",
+    put_texts(
+        name="Publisher documentation, log rotation for the publisher and rsync",
+        files={
+            f"{paths.PROGRAM_DIR}/README.md": (PROGRAM_SOURCE.parent / "README.md").read_text(),
+            "/etc/logrotate.d/difusor": render(
+                "publisher/logrotate-difusor.j2",
+                log_files=[paths.PUBLISHER_LOG, paths.RSYNC_LOG],
+                retention_days=settings.log_retention_days,
+            ),
+        },
     )
     config = put_json(
         name="Publisher configuration",
@@ -128,15 +134,6 @@ def publisher():
         )
     else:
         files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
-    put_template(
-        name="Log rotation for the publisher and rsync",
-        template="publisher/logrotate-difusor.j2",
-        context={
-            "log_files": [paths.PUBLISHER_LOG, paths.RSYNC_LOG],
-            "retention_days": settings.log_retention_days,
-        },
-        dest="/etc/logrotate.d/difusor",
-    )
 
     units = {
         unit: put_template(

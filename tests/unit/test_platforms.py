@@ -31,7 +31,7 @@ FIREWALL = "Firewall | Firewall: IPv6, rules, policies, enabled"
 # The operations of the differences between releases, by name.
 PLATFORM_OPERATIONS = (
     "Base system | needrestart lists, never asks nor restarts during apt runs",
-    "Base system | Unattended upgrades policy",
+    "Base system | Unattended security upgrades from the distribution's origins, never a reboot",
     "SSH access | sshd listens as configured (ssh.service, not ssh.socket)",
     "SSH access | cloud-init keeps sshd's password setting",
     FIREWALL,
