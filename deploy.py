@@ -14,6 +14,7 @@ from difusor.deploys.firewall import firewall
 from difusor.deploys.portal import portal
 from difusor.deploys.publisher import publisher
 from difusor.deploys.receiver import receiver
+from difusor.deploys.restart import services_running
 from difusor.deploys.ssh import ssh_access
 from difusor.deploys.timesync import time_sync
 
@@ -25,3 +26,4 @@ portal()
 publisher()
 receiver()
 docker()
+services_running()

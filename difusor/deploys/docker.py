@@ -25,7 +25,7 @@ from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
 from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
-from difusor.operations import accounts, packages, services
+from difusor.operations import accounts, packages
 from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
@@ -160,7 +160,6 @@ def docker():
         data=daemon_config(settings),
         dest="/etc/docker/daemon.json",
     )
-    services.running(name="containerd and docker running", units=["containerd", "docker"])
     # live-restore keeps the containers running across this restart.
     systemd.service(
         name="Restart Docker on a new configuration",

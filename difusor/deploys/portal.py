@@ -263,4 +263,3 @@ def acme_certificate(settings: Settings) -> None:
         reloaded=True,
         _if=any_changed(*links),
     )
-    services.running(name="certbot renewal timer", units=["certbot.timer"])

@@ -21,7 +21,7 @@ from pyinfra.operations.util import any_changed
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
-from difusor.operations import accounts, services
+from difusor.operations import accounts
 from difusor.operations import files as difusor_files
 from difusor.render import put_json, put_template, put_text, put_texts, render
 from difusor.settings import Settings
@@ -145,10 +145,6 @@ def publisher():
         for unit, context in UNITS.items()
     }
     systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
-    services.running(
-        name="Publisher and monitor timer active",
-        units=["difusor-publisher.service", "difusor-monitor.timer"],
-    )
     systemd.service(
         name="Restart the publisher with the new program, configuration or unit",
         service="difusor-publisher.service",

@@ -16,7 +16,7 @@ from pyinfra.api import deploy
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
-from difusor.operations import accounts, services
+from difusor.operations import accounts
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
@@ -56,11 +56,11 @@ def receiver():
         group="root",
         mode="600",
     )
+    # The daemon reads its configuration and secrets at each connection: no restart needed
+    # (it starts, at the end of the deploy, once its configuration exists).
     put_template(
         name="rsync daemon configuration",
         template="receiver/rsyncd.conf.j2",
         context=rsyncd_context(settings),
         dest="/etc/rsyncd.conf",
     )
-    # The daemon reads its configuration and secrets at each connection: no restart needed.
-    services.running(name="rsync daemon running", units=["rsync"])

@@ -2,20 +2,25 @@
 Every long-running service of the kit comes back by itself: a systemd drop-in restarts it
 whatever ends it (``Restart=always``), a few seconds later, without a start limit. On election
 night a killed nginx, publisher or rsync daemon must not wait for a human. The publisher's
-own unit says the same in its template.
+own unit says the same in its template. The deploy ends by making sure every service of the
+kit runs and starts at boot, all judged by one fact.
 
 Example::
 
-    from difusor.deploys.restart import restart_policies
+    from difusor.deploys.restart import restart_policies, services_running
     restart_policies()
+    ...
+    services_running()
 """
 
 from __future__ import annotations
 
+from pyinfra.api import deploy
 from pyinfra.api.operation import OperationMeta
 from pyinfra.operations import systemd
 
-from difusor.operations import files
+from difusor.context import host_settings
+from difusor.operations import files, services
 from difusor.render import render
 
 RESTART_SECONDS = 2
@@ -53,3 +58,15 @@ def restart_policies() -> OperationMeta:
     )
     systemd.daemon_reload(name="Reload units (restart policies)", _if=dropins.did_change)
     return dropins
+
+
+@deploy("Services")
+def services_running():
+    """Last, once every role has written its configuration (rsync's daemon starts only once
+    its configuration exists, the publisher once its units are there): the kit's services
+    and timers running and started at boot."""
+    acme = host_settings().tls_source == "acme"
+    services.running(
+        name="The kit's services running and started at boot",
+        units=[*KIT_SERVICES, "difusor-monitor.timer", *(["certbot.timer"] if acme else [])],
+    )

@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd
 from difusor import hardening, paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
-from difusor.operations import accounts, services, ssh
+from difusor.operations import accounts, ssh
 from difusor.platform import host_platform
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -121,7 +121,6 @@ def ssh_access():
         context=fail2ban_context(settings),
         dest="/etc/fail2ban/jail.d/difusor-sshd.local",
     )
-    services.running(name="sshd and fail2ban running", units=["ssh", "fail2ban"])
     systemd.service(
         name="Restart fail2ban on a new jail",
         service="fail2ban",

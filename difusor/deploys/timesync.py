@@ -16,7 +16,6 @@ from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
-from difusor.operations import services
 from difusor.render import put_template
 
 # Installed and removed with the kit's other packages (base).
@@ -46,7 +45,6 @@ def time_sync():
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    services.running(name="chrony running", units=["chrony"])
     systemd.service(
         name="Restart chrony on a new configuration",
         service="chrony",
