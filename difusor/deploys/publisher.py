@@ -23,7 +23,7 @@ from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
 from difusor.operations import accounts
 from difusor.operations import files as difusor_files
-from difusor.render import put_json, put_template, put_text, put_texts, render
+from difusor.render import put_json, put_text, put_texts, render
 from difusor.settings import Settings
 
 # Installed with the kit's other packages (base).
@@ -135,19 +135,19 @@ def publisher():
     else:
         files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
 
-    units = {
-        unit: put_template(
-            name=f"Unit {unit}",
-            template=f"publisher/{unit}.j2",
-            context=context,
-            dest=f"/etc/systemd/system/{unit}",
-        )
-        for unit, context in UNITS.items()
-    }
-    systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
+    # One fact for the three: a new monitor unit restarts the publisher too, which only a
+    # new release of the kit brings.
+    units = put_texts(
+        name="The publisher's and the monitor's systemd units",
+        files={
+            f"/etc/systemd/system/{unit}": render(f"publisher/{unit}.j2", **context)
+            for unit, context in UNITS.items()
+        },
+    )
+    systemd.daemon_reload(name="Reload units", _if=units.did_change)
     systemd.service(
-        name="Restart the publisher with the new program, configuration or unit",
+        name="Restart the publisher with the new program, configuration or units",
         service="difusor-publisher.service",
         restarted=True,
-        _if=any_changed(program, config, units["difusor-publisher.service"]),
+        _if=any_changed(program, config, units),
     )
