@@ -104,8 +104,9 @@ def operator_groups(settings: Settings) -> list[str]:
 
 
 def docker_group(settings: Settings) -> None:
-    """The docker group, when operators go in it. Created by SSH access, before the engine is
-    installed; the engine's package reuses it."""
+    """The docker group, when operators go in it. Created by SSH access, before operators
+    join it: the distribution's engine (installed with the kit's packages) has made it
+    already, Docker's own is installed later and reuses it."""
     if settings.docker_operators:
         accounts.group(name="docker group", group=DOCKER_GROUP, system=True)
 
