@@ -213,6 +213,34 @@ class Certificate(FactBase):
         return values if "serial" in values else None
 
 
+class AcmeCertificate(FactBase):
+    """
+    What certbot holds, in one command: the ``certificate`` file (as :class:`Certificate`
+    reads it, ``None`` when there is none) and the ACME ``server`` its ``renewal``
+    configuration names (``None`` without one).
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"certificate": None, "server": None}
+
+    def command(self, certificate: str, renewal: str) -> str:
+        return (
+            f"openssl x509 -in {shlex.quote(certificate)} -noout -serial -enddate -issuer "
+            "-ext subjectAltName 2>/dev/null; "
+            f"sed -n 's/^server *= */acme-server=/p' {shlex.quote(renewal)} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        servers = [
+            line.split("=", 1)[1].strip() for line in output if line.startswith("acme-server=")
+        ]
+        return {
+            "certificate": Certificate().process(output),
+            "server": servers[0] if servers else None,
+        }
+
+
 class Certificates(FactBase):
     """
     Several paths of certificates and their links in one command: path -> ``link`` (where

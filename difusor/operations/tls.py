@@ -20,9 +20,8 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.facts.files import FindInFile
 
-from difusor.facts import Certificate, Certificates
+from difusor.facts import AcmeCertificate, Certificates
 
 LETSENCRYPT = "/etc/letsencrypt"
 
@@ -94,12 +93,11 @@ def acme_certificate(
     + ca_bundle: CA file on the server to trust for a private or test ACME server
     """
     chain, _ = acme_paths(domain)
-    issued = host.get_fact(Certificate, path=chain)
+    renewal_file = f"{LETSENCRYPT}/renewal/{domain}.conf"
+    current = host.get_fact(AcmeCertificate, certificate=chain, renewal=renewal_file)
+    issued = current["certificate"]
     held = bool(issued) and domain in issued["names"]
-    same_server = host.get_fact(
-        FindInFile, path=f"{LETSENCRYPT}/renewal/{domain}.conf", pattern=f"^server = {server}$"
-    )
-    if held and same_server:
+    if held and current["server"] == server:
         host.noop(f"certbot holds a certificate for {domain}")
         return
     # certbot keeps a certificate that is not due for renewal whatever --server says (and

@@ -6,6 +6,7 @@ import subprocess
 
 from difusor.facts import (
     Account,
+    AcmeCertificate,
     Certificates,
     ChronyTracking,
     FileState,
@@ -189,6 +190,17 @@ def test_file_states_of_real_files_in_one_command(tmp_path):
     assert states[paths[0]]["mode"] == 640
     assert states[paths[0]]["sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
     assert states[paths[1]]["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_acme_certificate_and_its_renewal_server(tmp_path):
+    renewal = tmp_path / "prep.example.com.mx.conf"
+    renewal.write_text("version = 2.1.0\n[renewalparams]\nserver = https://acme.example/dir\n")
+    command = AcmeCertificate().command(
+        certificate=str(tmp_path / "none.pem"), renewal=str(renewal)
+    )
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    found = AcmeCertificate().process(output.stdout.splitlines())
+    assert found == {"certificate": None, "server": "https://acme.example/dir"}
 
 
 def test_certificates_with_their_links():

@@ -73,6 +73,13 @@ class Model:
         node = self.nodes.get(path)
         if name == "difusor.facts.Certificate":
             return copy.deepcopy(self.facts.get(name, {}).get(path, recorded))
+        if name == "difusor.facts.AcmeCertificate":
+            renewal = self.nodes.get(arguments["renewal"])
+            servers = re.findall(r"^server = (.*)$", renewal.content, re.M) if renewal else []
+            return {
+                "certificate": self.certificate_paths(arguments["certificate"])["certificate"],
+                "server": servers[0] if servers else None,
+            }
         if name == "difusor.facts.Certificates":
             return {each: self.certificate_paths(each) for each in arguments["paths"]}
         if name in self.facts:
