@@ -15,6 +15,7 @@ from difusor.deploys.intrusion import intrusion_prevention
 from difusor.deploys.portal import portal
 from difusor.deploys.publisher import publisher
 from difusor.deploys.receiver import receiver
+from difusor.deploys.restart import services_running
 from difusor.deploys.ssh import ssh_access
 from difusor.deploys.timesync import time_sync
 
@@ -27,3 +28,4 @@ publisher()
 receiver()
 intrusion_prevention()
 docker()
+services_running()

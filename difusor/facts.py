@@ -19,6 +19,11 @@ from typing import ClassVar
 from pyinfra.api import FactBase
 
 
+def _words(values: tuple[str, ...]) -> str:
+    """Paths or names as the words of a shell command."""
+    return " ".join(shlex.quote(value) for value in values)
+
+
 class SshClientAddress(FactBase):
     """
     The address the current SSH session arrives from, as the server sees it
@@ -206,6 +211,70 @@ class Certificate(FactBase):
                     name.split(":", 1)[1] for name in line.split(", ") if name.startswith("DNS:")
                 ]
         return values if "serial" in values else None
+
+
+class AcmeCertificate(FactBase):
+    """
+    What certbot holds, in one command: the ``certificate`` file (as :class:`Certificate`
+    reads it, ``None`` when there is none) and the ACME ``server`` its ``renewal``
+    configuration names (``None`` without one).
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {"certificate": None, "server": None}
+
+    def command(self, certificate: str, renewal: str) -> str:
+        return (
+            f"openssl x509 -in {shlex.quote(certificate)} -noout -serial -enddate -issuer "
+            "-ext subjectAltName 2>/dev/null; "
+            f"sed -n 's/^server *= */acme-server=/p' {shlex.quote(renewal)} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        servers = [
+            line.split("=", 1)[1].strip() for line in output if line.startswith("acme-server=")
+        ]
+        return {
+            "certificate": Certificate().process(output),
+            "server": servers[0] if servers else None,
+        }
+
+
+class Certificates(FactBase):
+    """
+    Several paths of certificates and their links in one command: path -> ``link`` (where
+    the path points, ``None`` when it is not a symbolic link) and ``certificate`` (as
+    :class:`Certificate` reads it, links followed; ``None`` when there is none).
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, paths: tuple[str, ...]) -> str:
+        return (
+            f'for path in {_words(paths)}; do echo "== $path"; '
+            "readlink \"$path\" | sed 's/^/link=/'; "
+            'openssl x509 -in "$path" -noout -serial -enddate -issuer -ext subjectAltName '
+            "2>/dev/null; done; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        sections: dict[str, list[str]] = {}
+        lines: list[str] = []
+        for line in output:
+            if line.startswith("== "):
+                lines = sections[line[3:]] = []
+            else:
+                lines.append(line)
+        return {
+            path: {
+                "link": next((line[5:] for line in lines if line.startswith("link=")), None),
+                "certificate": Certificate().process(lines),
+            }
+            for path, lines in sections.items()
+        }
 
 
 class SshdConfig(FactBase):
@@ -535,19 +604,6 @@ class Tree(FactBase):
         return entries or None
 
 
-class UserGroups(FactBase):
-    """
-    The groups ``user`` is a member of (``id -Gn``), or ``None`` when there is no such user:
-    one command, where pyinfra's ``Users`` fact runs several for every account on the host.
-    """
-
-    def command(self, user: str) -> str:
-        return f"id -Gn {shlex.quote(user)} 2>/dev/null || true"
-
-    def process(self, output: list[str]) -> list[str] | None:
-        return output[0].split() if output and output[0].strip() else None
-
-
 class FileState(FactBase):
     """
     A regular file's mode (octal digits, as pyinfra's ``File`` gives it), owner, group and
@@ -566,18 +622,67 @@ class FileState(FactBase):
         return {"mode": int(mode), "user": user, "group": group, "sha256": output[1].split()[0]}
 
 
-class UnitState(FactBase):
+class FileStates(FactBase):
     """
-    A systemd unit's ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
-    show``), where pyinfra's ``systemd.service`` reads two facts listing every unit.
+    :class:`FileState` of each of ``paths`` in one command: path -> mode, owner, group and
+    SHA-256, for the paths that are regular files (links followed); the others are left out.
     """
 
-    def command(self, unit: str) -> str:
-        return f"systemctl show --property=ActiveState,UnitFileState {shlex.quote(unit)}"
+    @staticmethod
+    def default() -> dict:
+        return {}
 
-    def process(self, output: list[str]) -> dict[str, str]:
-        values = dict(line.split("=", 1) for line in output if "=" in line)
-        return {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+    def command(self, paths: tuple[str, ...]) -> str:
+        return (
+            f"stat -L -c '%F|%a|%U|%G|%n' {_words(paths)} 2>/dev/null; "
+            f"sha256sum {_words(paths)} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        states: dict[str, dict] = {}
+        digests: dict[str, str] = {}
+        for line in output:
+            kind, _, rest = line.partition("|")
+            if rest and kind.startswith("regular"):  # "regular file", "regular empty file"
+                mode, user, group, path = rest.split("|", 3)
+                states[path] = {"mode": int(mode), "user": user, "group": group}
+            elif "  " in line and not rest:
+                digest, path = line.split("  ", 1)
+                digests[path] = digest
+        return {path: {**state, "sha256": digests.get(path)} for path, state in states.items()}
+
+
+class UnitStates(FactBase):
+    """
+    Each of ``units``'s ``ActiveState`` and ``UnitFileState`` in one command (``systemctl
+    show``): unit -> ``active`` and ``file``, both empty for a unit systemd does not know.
+    pyinfra's ``systemd.service`` reads two facts listing every unit, for each service.
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, units: tuple[str, ...]) -> str:
+        return (
+            f'for unit in {_words(units)}; do echo "== $unit"; '
+            'systemctl show --property=ActiveState,UnitFileState "$unit"; done'
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict[str, str]]:
+        states: dict[str, dict[str, str]] = {}
+        values: dict[str, str] = {}
+        for line in output:
+            if line.startswith("== "):
+                values = {}
+                states[line[3:]] = values
+            elif "=" in line:
+                key, value = line.split("=", 1)
+                values[key] = value
+        return {
+            unit: {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
+            for unit, values in states.items()
+        }
 
 
 def _passwd_entry(line: str) -> tuple[str, dict]:
@@ -591,22 +696,10 @@ def _passwd_entry(line: str) -> tuple[str, dict]:
     }
 
 
-class Passwd(FactBase):
-    """
-    Every account of ``getent passwd``: name -> uid, gid, comment, home and shell. One
-    command, where pyinfra's ``Users`` runs several for each account.
-    """
-
-    def command(self) -> str:
-        return "getent passwd"
-
-    def process(self, output: list[str]) -> dict[str, dict]:
-        return dict(_passwd_entry(line) for line in output if line.count(":") >= 6)
-
-
 class Account(FactBase):
-    """One account as in :class:`Passwd`, plus the name of its primary ``group``; ``None``
-    when there is no such account."""
+    """One account's ``getent passwd`` entry (uid, gid, comment, home and shell) and the name
+    of its primary ``group``; ``None`` when there is no such account. One command, where
+    pyinfra's ``Users`` runs several for every account on the host."""
 
     def command(self, user: str) -> str:
         quoted = shlex.quote(user)
@@ -618,6 +711,74 @@ class Account(FactBase):
         return {**_passwd_entry(output[0])[1], "group": output[1].strip()}
 
 
+class Group(FactBase):
+    """A group's ``gid`` and ``members`` (``getent group``), or ``None`` when there is no
+    such group: one command, where pyinfra's ``server.group`` reads two facts, one of them
+    every group of the host."""
+
+    def command(self, group: str) -> str:
+        return f"getent group {shlex.quote(group)} || true"
+
+    def process(self, output: list[str]) -> dict | None:
+        if not output or output[0].count(":") < 3:
+            return None
+        _name, _password, gid, members = output[0].strip().split(":", 3)
+        return {"gid": int(gid), "members": [member for member in members.split(",") if member]}
+
+
+class Logins(FactBase):
+    """
+    People's accounts in one command: those of ``users`` that exist and every account whose
+    comment is ``comment``, each as in :class:`Account` plus its secondary ``groups``, the
+    ``paths`` of its home, ``~/.ssh`` and ``~/.ssh/authorized_keys`` that exist (as in
+    :class:`PathStates`) and the ``keys`` of that file (blank lines and comments left out).
+    pyinfra's ``server.user`` reads seven facts per account, one of them every account's
+    details.
+    """
+
+    @staticmethod
+    def default() -> dict:
+        return {}
+
+    def command(self, users: tuple[str, ...], comment: str) -> str:
+        names = shlex.quote(f" {' '.join(users)} ")
+        return (
+            f"for name in $(getent passwd | awk -F: -v c={shlex.quote(comment)} -v n={names} "
+            """'$5 == c || index(n, " " $1 " ") {print $1}'); do """
+            'echo "account $(getent passwd "$name")"; '
+            'echo "groups $(id -gn "$name") $(id -Gn "$name")"; '
+            'home=$(getent passwd "$name" | cut -d: -f6); '
+            'stat -c \'path %F|%a|%U|%G|%n\' "$home" "$home/.ssh" '
+            '"$home/.ssh/authorized_keys" 2>/dev/null; '
+            "sed 's/^/key /' \"$home/.ssh/authorized_keys\" 2>/dev/null; "
+            "done; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, dict]:
+        accounts: dict[str, dict] = {}
+        account: dict = {}
+        for line in output:
+            kind, _, value = line.partition(" ")
+            if kind == "account":
+                name, entry = _passwd_entry(value)
+                account = accounts[name] = {**entry, "paths": {}, "keys": []}
+            elif kind == "groups":
+                primary, *groups = value.split()
+                account["group"] = primary
+                account["groups"] = [group for group in groups if group != primary]
+            elif kind == "path":
+                state, mode, user, group, path = value.split("|", 4)
+                account["paths"][path] = {
+                    "type": state,
+                    "mode": int(mode),
+                    "user": user,
+                    "group": group,
+                }
+            elif kind == "key" and value.strip() and not value.lstrip().startswith("#"):
+                account["keys"].append(value.strip())
+        return accounts
+
+
 class PathStates(FactBase):
     """
     Type (``directory``, ``regular file``, ...), mode (octal digits), owner and group of each
@@ -625,8 +786,7 @@ class PathStates(FactBase):
     """
 
     def command(self, paths: tuple[str, ...]) -> str:
-        quoted = " ".join(shlex.quote(path) for path in paths)
-        return f"stat -c '%F|%a|%U|%G|%n' {quoted} 2>/dev/null || true"
+        return f"stat -c '%F|%a|%U|%G|%n' {_words(paths)} 2>/dev/null || true"
 
     def process(self, output: list[str]) -> dict[str, dict]:
         states = {}
@@ -678,3 +838,25 @@ class SshSocket(FactBase):
     def process(self, output: list[str]) -> dict:
         raw = dict(line.strip().split("=", 1) for line in output if "=" in line)
         return {"enabled": raw.get("enabled", ""), "active": raw.get("active", "")}
+
+
+class InstalledPackages(FactBase):
+    """
+    Which of ``packages`` dpkg has installed, in one ``dpkg-query``: a package only unpacked,
+    removed with its configuration kept, or unknown to dpkg is not installed. pyinfra's
+    ``DebPackages`` lists every package of the host, and each ``apt.packages`` reads it again.
+    """
+
+    @staticmethod
+    def default() -> list:
+        return []
+
+    def command(self, packages: tuple[str, ...]) -> str:
+        quoted = " ".join(shlex.quote(package) for package in packages)
+        return (
+            f"dpkg-query -W -f='${{db:Status-Abbrev}} ${{Package}}\\n' {quoted} 2>/dev/null; true"
+        )
+
+    def process(self, output: list[str]) -> list[str]:
+        # "ii  nginx": desired action, then the package's status ("i": installed), error flag.
+        return sorted({line[3:].strip() for line in output if len(line) > 3 and line[1] == "i"})

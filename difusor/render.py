@@ -6,10 +6,11 @@ template does not use or without one it does (in any branch), so what a template
 always visible where the deploy builds its context. Deploys run in pyinfra's prepare stage,
 so such an error stops the deploy before anything on the server has changed.
 
-Every role writes its files through ``put_template``, ``put_json`` or ``put_text``. They are
-thin helpers, not operations of their own: each returns
+Every role writes its files through ``put_template``, ``put_json``, ``put_text`` or
+``put_texts``. They are thin helpers, not operations of their own: each returns
 :func:`difusor.operations.files.content` (one fact per file, where pyinfra's ``files.put``
-reads three; ``pyinfra --diff`` still shows the diff) or
+reads three; ``pyinfra --diff`` still shows the diff), :func:`~difusor.operations.files.contents`
+(one fact for several files) or
 :func:`difusor.operations.files.validated` when a command must check the file first, with
 its name and change detection, so ``_if=op.did_change`` follows up as usual.
 
@@ -83,6 +84,12 @@ def render(name: str, **context: Any) -> str:
 def put_text(content: str, dest: str, **arguments: Any) -> OperationMeta:
     """``content`` into ``dest``; ``arguments`` (name, mode, user, group, ...) pass through."""
     return kit_files.content(content=content, dest=dest, **arguments)
+
+
+def put_texts(files: Mapping[str, str], **arguments: Any) -> OperationMeta:
+    """Several files (destination -> text) judged by one fact; ``arguments`` as in
+    :func:`put_text`, for every one of them."""
+    return kit_files.contents(files=dict(files), **arguments)
 
 
 def put_json(data: Mapping[str, Any], dest: str, **arguments: Any) -> OperationMeta:

@@ -1,6 +1,7 @@
 """
-Base system: supported OS, resource preflight, apt (proxy, unattended security upgrades),
-time zone, network sysctl hardening and a persistent, size-capped journal.
+Base system: supported OS, resource preflight, apt (proxy, every package of the kit in one
+apt run, unattended security upgrades), time zone, network sysctl hardening and a persistent,
+size-capped journal.
 
 Example::
 
@@ -13,15 +14,27 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
+from difusor.deploys import (
+    docker,
+    firewall,
+    intrusion,
+    portal,
+    publisher,
+    receiver,
+    ssh,
+    timesync,
+)
+from difusor.deploys.restart import restart_policies
 from difusor.facts import ContainerType, HostResources
 from difusor.hardening import SYSCTL_FILE, SYSCTL_KERNEL, SYSCTL_NETWORK
-from difusor.platform import host_platform
+from difusor.operations import packages
+from difusor.platform import Platform, host_platform
 from difusor.preflight import resource_warnings, unsupported_system
-from difusor.render import put_template
+from difusor.render import put_template, put_texts, render
+from difusor.settings import Settings
 
 APT_PROXY_FILE = "/etc/apt/apt.conf.d/80difusor-proxy"
 JOURNALD_FILE = "/etc/systemd/journald.conf.d/60-difusor.conf"
@@ -29,15 +42,31 @@ NEEDRESTART_FILE = "/etc/needrestart/conf.d/60-difusor.conf"
 BASE_PACKAGES = ["unattended-upgrades", "apt-listchanges", "ca-certificates", "curl"]
 
 
+def kit_packages(settings: Settings, platform: Platform) -> list[str]:
+    """Every package the roles need, installed in one apt run before any role configures
+    one: one ``dpkg-query`` on a re-run, one apt transaction (one round of dpkg triggers) on
+    a first run. Docker's own repository is the exception: its packages wait for its key."""
+    return [
+        *BASE_PACKAGES,
+        *timesync.TIME_PACKAGES,
+        *ssh.SSH_PACKAGES,
+        *firewall.FIREWALL_PACKAGES,
+        *portal.portal_packages(settings),
+        *publisher.PUBLISHER_PACKAGES,
+        *receiver.RECEIVER_PACKAGES,
+        *intrusion.INTRUSION_PACKAGES,
+        *(docker.engine_packages(settings, platform) if settings.docker_source == "distro" else []),
+    ]
+
+
 @deploy("Base system")
 def base_system():
     settings = host_settings()
 
-    distro = host.get_fact(LinuxDistribution)
-    problem = unsupported_system(distro["name"], distro["major"], distro["minor"])
+    platform = host_platform()
+    problem = unsupported_system(platform.name, platform.major, platform.minor)
     if problem:
         raise DeployError(f"{host.name}: {problem}")
-    platform = host_platform()
     for problem in platform.problems():
         raise DeployError(f"{host.name}: {problem}")
     for warning in resource_warnings(host.get_fact(HostResources)):
@@ -62,20 +91,22 @@ def base_system():
         template="base/needrestart.conf.j2",
         dest=NEEDRESTART_FILE,
     )
-    apt.packages(name="Base packages", packages=BASE_PACKAGES, update=True, cache_time=3600)
-    put_template(
-        name="Unattended security upgrades, never an automatic reboot",
-        template="base/20auto-upgrades.j2",
-        dest="/etc/apt/apt.conf.d/20auto-upgrades",
+    packages.installed(
+        name="Packages of the kit",
+        packages=kit_packages(settings, platform),
+        absent=timesync.UNWANTED_PACKAGES,
     )
-    put_template(
-        name="Unattended upgrades policy",
-        template="base/52difusor-unattended-upgrades.j2",
-        context={
-            "origins_key": platform.origins_key,
-            "origins": platform.security_origins,
+    restart_policies()
+    put_texts(
+        name="Unattended security upgrades from the distribution's origins, never a reboot",
+        files={
+            "/etc/apt/apt.conf.d/20auto-upgrades": render("base/20auto-upgrades.j2"),
+            "/etc/apt/apt.conf.d/52difusor-unattended-upgrades": render(
+                "base/52difusor-unattended-upgrades.j2",
+                origins_key=platform.origins_key,
+                origins=platform.security_origins,
+            ),
         },
-        dest="/etc/apt/apt.conf.d/52difusor-unattended-upgrades",
     )
 
     server.timezone(name=f"Time zone {settings.timezone}", timezone=settings.timezone)

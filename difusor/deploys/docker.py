@@ -22,11 +22,10 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import Arch, LinuxDistribution, LinuxDistributionDict
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, server, systemd
 
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
-from difusor.operations import services
+from difusor.operations import accounts, packages
 from difusor.platform import Platform, host_platform
 from difusor.render import put_json, put_template, render
 from difusor.settings import Settings
@@ -105,10 +104,11 @@ def operator_groups(settings: Settings) -> list[str]:
 
 
 def docker_group(settings: Settings) -> None:
-    """The docker group, when operators go in it. Created by SSH access, before the engine is
-    installed; the engine's package reuses it."""
+    """The docker group, when operators go in it. Created by SSH access, before operators
+    join it: the distribution's engine (installed with the kit's packages) has made it
+    already, Docker's own is installed later and reuses it."""
     if settings.docker_operators:
-        server.group(name="docker group", group=DOCKER_GROUP, system=True)
+        accounts.group(name="docker group", group=DOCKER_GROUP, system=True)
 
 
 def engine_packages(settings: Settings, platform: Platform) -> list[str]:
@@ -123,9 +123,9 @@ def engine_packages(settings: Settings, platform: Platform) -> list[str]:
 @deploy("Docker")
 def docker():
     settings = host_settings()
-    distro = host.get_fact(LinuxDistribution)
 
     if settings.docker_source == "docker-ce":
+        distro = host.get_fact(LinuxDistribution)
         source = docker_ce_source(settings, distro, host.get_fact(Arch))
         files.download(
             name="Docker's apt key",
@@ -139,11 +139,12 @@ def docker():
             context=source,
             dest="/etc/apt/sources.list.d/docker.sources",
         )
-    apt.packages(
-        name="Docker engine",
-        packages=engine_packages(settings, host_platform()),
-        update=settings.docker_source == "docker-ce",
-    )
+        # From the distribution, the engine comes with the kit's other packages (base); from
+        # Docker's repository, once its key and source are in place.
+        packages.installed(
+            name="Docker engine from Docker's repository",
+            packages=engine_packages(settings, host_platform()),
+        )
 
     ufw_rules = files.block(
         name="Docker traffic through ufw (DOCKER-USER)",
@@ -160,9 +161,6 @@ def docker():
         data=daemon_config(settings),
         dest="/etc/docker/daemon.json",
     )
-    for service in ("containerd", "docker"):
-        restart_policy(service)
-        services.running(name=f"{service} running", unit=service)
     # live-restore keeps the containers running across this restart.
     systemd.service(
         name="Restart Docker on a new configuration",

@@ -12,7 +12,7 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
 
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import route_rules
@@ -20,6 +20,8 @@ from difusor.hardening import SYSCTL_NETWORK
 from difusor.operations import ufw
 from difusor.settings import Settings
 
+# Installed with the kit's other packages (base).
+FIREWALL_PACKAGES = ["ufw"]
 PUBLIC_TCP_PORTS = (80, 443)
 SSH_PORT = 22
 RSYNC_PORT = 873
@@ -31,7 +33,7 @@ UFW_SYSCTL_KEYS = ("net.ipv4.conf.all.log_martians", "net.ipv4.conf.default.log_
 
 
 def desired_rules(settings: Settings) -> list[str]:
-    """The whole rule set, the host's and Docker's: ``ufw.rules`` deletes any rule it is not
+    """The whole rule set, the host's and Docker's: ``ufw.configured`` deletes any rule it is not
     given. In the exact syntax ``ufw show added`` prints them back."""
     rules = [f"allow {port}/tcp" for port in PUBLIC_TCP_PORTS]
     for name, network in settings.networks():
@@ -48,7 +50,6 @@ def firewall():
     settings = host_settings()
     ensure_no_lockout()
 
-    apt.packages(name="ufw", packages=["ufw"])
     for key in UFW_SYSCTL_KEYS:
         ufw_key = key.replace(".", "/")
         files.line(
@@ -57,7 +58,10 @@ def firewall():
             line=f"^{ufw_key}=.*$",
             replace=f"{ufw_key}={SYSCTL_NETWORK[key]}",
         )
-    ufw.ipv6(name="Firewall handles IPv6")
-    ufw.rules(name="Firewall rules", rules=desired_rules(settings))
-    ufw.policy(name="Firewall policies", incoming="deny", outgoing="allow", routed="deny")
-    ufw.enabled(name="Firewall enabled")
+    ufw.configured(
+        name="Firewall: IPv6, rules, policies, enabled",
+        rules=desired_rules(settings),
+        incoming="deny",
+        outgoing="allow",
+        routed="deny",
+    )

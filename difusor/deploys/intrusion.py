@@ -18,20 +18,19 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.firewall import PUBLIC_TCP_PORTS, RSYNC_PORT, SSH_PORT
 from difusor.deploys.portal import PORTAL_JAILS, real_ip_networks
-from difusor.deploys.restart import restart_policy
-from difusor.operations import services
 from difusor.render import put_template
 from difusor.settings import Settings
 
-# python3-systemd: the sshd jail reads the journal (Debian 12 and Ubuntu keep no auth.log).
-PACKAGES = ["fail2ban", "python3-systemd", "nftables"]
+# Installed with the kit's other packages (base). python3-systemd: the sshd jail reads the
+# journal (Debian 12 and Ubuntu keep no auth.log).
+INTRUSION_PACKAGES = ["fail2ban", "python3-systemd", "nftables"]
 JAILS_FILE = "/etc/fail2ban/jail.d/difusor.local"
 # Where the SSH role used to write the sshd jail.
 FORMER_JAILS_FILE = "/etc/fail2ban/jail.d/difusor-sshd.local"
@@ -151,7 +150,6 @@ def intrusion_prevention():
     settings = host_settings()
     ensure_no_lockout()
 
-    apt.packages(name="fail2ban and nftables", packages=PACKAGES)
     configuration = [
         put_template(
             name=f"fail2ban filter {name}",
@@ -184,8 +182,7 @@ def intrusion_prevention():
     # may not have written one yet): each is made, empty, where there is none.
     for log in sorted({jail.logpath for jail in jails(settings) if jail.logpath}):
         files.file(name=f"Log file {log}", path=log, present=True)
-    restart_policy("fail2ban")
-    services.running(name="fail2ban running", unit="fail2ban")
+    # Running and started at boot: checked with the kit's other services at the end.
     systemd.service(
         name="Restart fail2ban with its new configuration",
         service="fail2ban",

@@ -12,20 +12,18 @@ Example::
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
-from difusor.facts import Certificate
 from difusor.operations import files as difusor_files
 from difusor.operations import services, tls
 from difusor.platform import host_platform
-from difusor.render import put_template, put_text, render
+from difusor.render import put_template, put_text, put_texts, render
 from difusor.settings import Settings
 
 # Mozilla's intermediate configuration (guideline 5.7) for OpenSSL 3.
@@ -81,6 +79,16 @@ ACME_CA_BUNDLE = f"{paths.TLS_DIR}/acme-ca.pem"
 RENEWAL_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/difusor-reload-nginx"
 # /corte.json until the publisher's first corte.
 PLACEHOLDER_STAMP = {"corte": None, "status": "waiting for the first corte"}
+
+
+def portal_packages(settings: Settings) -> list[str]:
+    """Installed with the kit's other packages (base)."""
+    return [
+        "nginx",
+        "openssl",
+        "logrotate",
+        *(["certbot"] if settings.tls_source == "acme" else []),
+    ]
 
 
 def content_security_policy(settings: Settings) -> str:
@@ -147,11 +155,6 @@ def portal():
     domain = settings.portal_domain
     acme = settings.tls_source == "acme"
 
-    apt.packages(
-        name="nginx and TLS tools",
-        packages=["nginx", "openssl", "logrotate", *(["certbot"] if acme else [])],
-    )
-
     difusor_files.directories(
         name="Portal directories",
         modes={
@@ -164,16 +167,14 @@ def portal():
     # nginx.conf includes them; fail2ban writes them, so only their presence is managed here.
     for jail in PORTAL_JAILS:
         files.file(name=f"Readers banned by {jail}", path=ban_list(jail), mode="644")
-    put_template(
-        name="Placeholder page until the first corte",
-        template="portal/placeholder.html.j2",
-        context={"domain": domain},
-        dest=f"{paths.PLACEHOLDER_DIR}/site/index.html",
-    )
-    put_text(
-        name="Placeholder corte stamp",
-        content=json.dumps(PLACEHOLDER_STAMP) + "\n",
-        dest=f"{paths.PLACEHOLDER_DIR}/corte.json",
+    put_texts(
+        name="Placeholder page and corte stamp until the first corte",
+        files={
+            f"{paths.PLACEHOLDER_DIR}/site/index.html": render(
+                "portal/placeholder.html.j2", domain=domain
+            ),
+            f"{paths.PLACEHOLDER_DIR}/corte.json": json.dumps(PLACEHOLDER_STAMP) + "\n",
+        },
     )
     difusor_files.link_if_absent(
         name="Live release (the placeholder until the publisher's first corte)",
@@ -181,13 +182,7 @@ def portal():
         target=paths.PLACEHOLDER_DIR,
     )
 
-    # nginx needs a certificate before ACME can issue one: a self-signed one bridges that.
-    tls.self_signed(
-        name="Self-signed certificate",
-        certificate=SELF_SIGNED[0],
-        key=SELF_SIGNED[1],
-        domain=domain,
-    )
+    preferred = None
     if settings.tls_source == "provided":
         # The settings refuse tls_source="provided" without both files.
         assert settings.tls_certificate_file and settings.tls_key_file
@@ -198,18 +193,16 @@ def portal():
             mode="644",
         )
         files.put(name="Provided key", src=settings.tls_key_file, dest=PROVIDED[1], mode="600")
-        live = PROVIDED
-    elif acme and host.get_fact(Certificate, path=tls.acme_paths(domain)[0]):
-        live = tls.acme_paths(domain)
-    else:
-        live = SELF_SIGNED
-    certificate_links = [
-        files.link(name=f"Live {what}", path=path, target=target)
-        for what, path, target in (
-            ("certificate", LIVE_CERTIFICATE, live[0]),
-            ("key", LIVE_KEY, live[1]),
-        )
-    ]
+        preferred = PROVIDED
+    elif acme:
+        preferred = tls.acme_paths(domain)
+    live = tls.live_certificate(
+        name="Live certificate (self-signed until the preferred one is there)",
+        links=(LIVE_CERTIFICATE, LIVE_KEY),
+        self_signed=SELF_SIGNED,
+        domain=domain,
+        preferred=preferred,
+    )
 
     files.link(name="No stock default site", path="/etc/nginx/sites-enabled/default", present=False)
     put_template(
@@ -236,13 +229,12 @@ def portal():
         dest="/etc/nginx/nginx.conf",
         validate="nginx -q -t -c {path}",
     )
-    restart_policy("nginx")
-    services.running(name="nginx running", unit="nginx")
+    services.running(name="nginx running", units=["nginx"])
     systemd.service(
         name="Reload nginx",
         service="nginx",
         reloaded=True,
-        _if=any_changed(nginx_conf, *certificate_links),
+        _if=any_changed(nginx_conf, live),
     )
 
     if acme:
@@ -254,9 +246,9 @@ def acme_certificate(settings: Settings) -> None:
     ca_bundle = None
     if settings.acme_ca_bundle:
         ca_bundle = ACME_CA_BUNDLE
-        files.put(
+        put_text(
             name="CA of the ACME server",
-            src=settings.acme_ca_bundle,
+            content=Path(settings.acme_ca_bundle).read_text(),
             dest=ACME_CA_BUNDLE,
             mode="644",
         )
@@ -293,4 +285,3 @@ def acme_certificate(settings: Settings) -> None:
         reloaded=True,
         _if=any_changed(*links),
     )
-    services.running(name="certbot renewal timer", unit="certbot.timer")

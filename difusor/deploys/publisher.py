@@ -15,17 +15,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER
 from difusor.context import host_settings
-from difusor.operations import accounts, services
+from difusor.operations import accounts
 from difusor.operations import files as difusor_files
-from difusor.render import put_json, put_template, put_text
+from difusor.render import put_json, put_text, put_texts, render
 from difusor.settings import Settings
 
+# Installed with the kit's other packages (base).
+PUBLISHER_PACKAGES = ["python3"]
 PROGRAM_SOURCE = Path(__file__).resolve().parents[2] / "server" / "difusor_server"
 # The program's services run as the publisher account; under ProtectSystem=strict they may
 # write only in writable_dirs.
@@ -79,8 +81,7 @@ def publisher_config(settings: Settings) -> dict:
 def publisher():
     settings = host_settings()
 
-    apt.packages(name="Python for the publisher", packages=["python3"])
-    server.group(name="Publisher group", group=PUBLISHER_USER, system=True)
+    accounts.group(name="Publisher group", group=PUBLISHER_USER, system=True)
     accounts.system_user(
         name="Publisher account", user=PUBLISHER_USER, group=PUBLISHER_USER, home=paths.STATE_DIR
     )
@@ -103,10 +104,16 @@ def publisher():
         src=str(PROGRAM_SOURCE),
         dest=f"{paths.PROGRAM_DIR}/difusor_server",
     )
-    files.put(
-        name="Publisher documentation",
-        src=str(PROGRAM_SOURCE.parent / "README.md"),
-        dest=f"{paths.PROGRAM_DIR}/README.md",
+    put_texts(
+        name="Publisher documentation, log rotation for the publisher and rsync",
+        files={
+            f"{paths.PROGRAM_DIR}/README.md": (PROGRAM_SOURCE.parent / "README.md").read_text(),
+            "/etc/logrotate.d/difusor": render(
+                "publisher/logrotate-difusor.j2",
+                log_files=[paths.PUBLISHER_LOG, paths.RSYNC_LOG],
+                retention_days=settings.log_retention_days,
+            ),
+        },
     )
     config = put_json(
         name="Publisher configuration",
@@ -127,31 +134,20 @@ def publisher():
         )
     else:
         files.file(name="No CDN token", path=paths.CDN_TOKEN_FILE, present=False)
-    put_template(
-        name="Log rotation for the publisher and rsync",
-        template="publisher/logrotate-difusor.j2",
-        context={
-            "log_files": [paths.PUBLISHER_LOG, paths.RSYNC_LOG],
-            "retention_days": settings.log_retention_days,
-        },
-        dest="/etc/logrotate.d/difusor",
-    )
 
-    units = {
-        unit: put_template(
-            name=f"Unit {unit}",
-            template=f"publisher/{unit}.j2",
-            context=context,
-            dest=f"/etc/systemd/system/{unit}",
-        )
-        for unit, context in UNITS.items()
-    }
-    systemd.daemon_reload(name="Reload units", _if=any_changed(*units.values()))
-    for unit in ("difusor-publisher.service", "difusor-monitor.timer"):
-        services.running(name=f"{unit} active", unit=unit)
+    # One fact for the three: a new monitor unit restarts the publisher too, which only a
+    # new release of the kit brings.
+    units = put_texts(
+        name="The publisher's and the monitor's systemd units",
+        files={
+            f"/etc/systemd/system/{unit}": render(f"publisher/{unit}.j2", **context)
+            for unit, context in UNITS.items()
+        },
+    )
+    systemd.daemon_reload(name="Reload units", _if=units.did_change)
     systemd.service(
-        name="Restart the publisher with the new program, configuration or unit",
+        name="Restart the publisher with the new program, configuration or units",
         service="difusor-publisher.service",
         restarted=True,
-        _if=any_changed(program, config, units["difusor-publisher.service"]),
+        _if=any_changed(program, config, units),
     )

@@ -12,17 +12,17 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt
 
 from difusor import paths
 from difusor.accounts import PUBLISHER_USER, UPLOAD_ACCOUNT
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
-from difusor.operations import accounts, services
+from difusor.operations import accounts
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
 
 RSYNC_MODULE = "prep"
+# Installed with the kit's other packages (base).
+RECEIVER_PACKAGES = ["rsync"]
 
 
 def rsyncd_context(settings: Settings) -> dict:
@@ -45,7 +45,6 @@ def rsyncd_context(settings: Settings) -> dict:
 def receiver():
     settings = host_settings()
 
-    apt.packages(name="rsync", packages=["rsync"])
     accounts.system_user(
         name="Upload account", user=UPLOAD_ACCOUNT, group=PUBLISHER_USER, home="/nonexistent"
     )
@@ -57,12 +56,11 @@ def receiver():
         group="root",
         mode="600",
     )
+    # The daemon reads its configuration and secrets at each connection: no restart needed
+    # (it starts, at the end of the deploy, once its configuration exists).
     put_template(
         name="rsync daemon configuration",
         template="receiver/rsyncd.conf.j2",
         context=rsyncd_context(settings),
         dest="/etc/rsyncd.conf",
     )
-    # The daemon reads its configuration and secrets at each connection: no restart needed.
-    restart_policy("rsync")
-    services.running(name="rsync daemon running", unit="rsync")

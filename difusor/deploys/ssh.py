@@ -13,17 +13,13 @@ Example::
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import files, systemd
 
 from difusor import hardening, paths
-from difusor.accounts import NOLOGIN
 from difusor.context import ensure_no_lockout, host_settings
 from difusor.deploys.docker import DOCKER_GROUP, docker_group, operator_groups
-from difusor.deploys.restart import restart_policy
-from difusor.facts import Passwd
-from difusor.operations import accounts, services, ssh
+from difusor.operations import accounts, ssh
 from difusor.platform import host_platform
 from difusor.render import put_template, put_text
 from difusor.settings import Settings
@@ -33,6 +29,7 @@ OPERATORS_GROUP = "difusor-operators"
 OPERATOR_COMMENT = "difusor operator"
 # Groups that make an account root-equivalent.
 PRIVILEGED_GROUPS = (OPERATORS_GROUP, DOCKER_GROUP)
+# Installed with the kit's other packages (base).
 SSH_PACKAGES = ["openssh-server", "sudo"]
 CLOUD_INIT_SSH_FILE = "/etc/cloud/cloud.cfg.d/90-difusor-ssh.cfg"
 
@@ -53,9 +50,7 @@ def ssh_access():
     settings = host_settings()
     ensure_no_lockout()
 
-    apt.packages(name="SSH and sudo", packages=SSH_PACKAGES)
-
-    server.group(name="Operators group", group=OPERATORS_GROUP)
+    accounts.group(name="Operators group", group=OPERATORS_GROUP)
     docker_group(settings)
     put_template(
         name="Passwordless sudo for operators",
@@ -65,40 +60,19 @@ def ssh_access():
         validate="visudo -cqf {path}",
         mode="440",
     )
-    for operator in settings.operators:
-        groups = ([OPERATORS_GROUP] if operator.sudo else []) + operator_groups(settings)
-        server.user(
-            name=f"Operator {operator.name}",
-            user=operator.name,
-            shell="/bin/bash",
-            home=f"/home/{operator.name}",
-            create_home=True,
-            groups=groups,
-            comment=OPERATOR_COMMENT,
-            public_keys=operator.ssh_keys,
-            delete_keys=True,
-        )
-        accounts.not_in_groups(
-            name=f"Operator {operator.name}: no other privileged group",
-            user=operator.name,
-            groups=[group for group in PRIVILEGED_GROUPS if group not in groups],
-        )
-    for name in retired_operators(
-        host.get_fact(Passwd), [operator.name for operator in settings.operators]
-    ):
-        server.user(
-            name=f"Former operator {name}: no SSH keys, no shell",
-            user=name,
-            shell=NOLOGIN,
-            home=f"/home/{name}",
-            public_keys=[],
-            delete_keys=True,
-        )
-        accounts.not_in_groups(
-            name=f"Former operator {name}: no sudo, no docker",
-            user=name,
-            groups=list(PRIVILEGED_GROUPS),
-        )
+    accounts.logins(
+        name="Operators: accounts, keys, sudo; former operators without a way in",
+        users=[
+            {
+                "name": operator.name,
+                "groups": ([OPERATORS_GROUP] if operator.sudo else []) + operator_groups(settings),
+                "keys": operator.ssh_keys,
+            }
+            for operator in settings.operators
+        ],
+        comment=OPERATOR_COMMENT,
+        managed_groups=list(PRIVILEGED_GROUPS),
+    )
     # Exactly the settings' root keys, in a file of their own: a key taken off the settings
     # stops working, and root's own ~/.ssh/authorized_keys (a provider's key) is left alone.
     files.directory(
@@ -134,16 +108,4 @@ def ssh_access():
             context={"password_authentication": settings.ssh_password_authentication},
             dest=CLOUD_INIT_SSH_FILE,
         )
-    restart_policy("ssh")
-    services.running(name="sshd running", unit="ssh")
     systemd.service(name="Reload sshd", service="ssh", reloaded=True, _if=sshd_config.did_change)
-
-
-def retired_operators(users: dict, current: list[str]) -> list[str]:
-    """Accounts an earlier deploy made operators (marked by their comment) that the
-    settings no longer list."""
-    return sorted(
-        name
-        for name, account in users.items()
-        if account.get("comment") == OPERATOR_COMMENT and name not in current
-    )

@@ -12,23 +12,21 @@ Example::
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import apt, files, systemd
+from pyinfra.operations import files, systemd
 from pyinfra.operations.util import any_changed
 
 from difusor.context import host_settings
-from difusor.deploys.restart import restart_policy
-from difusor.operations import services
 from difusor.render import put_template
 
+# Installed and removed with the kit's other packages (base).
+TIME_PACKAGES = ["chrony"]
+UNWANTED_PACKAGES = ["systemd-timesyncd"]
 NO_CLOCK_CONTROL_DROPIN = "/etc/systemd/system/chrony.service.d/difusor-no-clock-control.conf"
 
 
 @deploy("Time synchronisation")
 def time_sync():
     settings = host_settings()
-
-    apt.packages(name="chrony", packages=["chrony"])
-    apt.packages(name="No systemd-timesyncd", packages=["systemd-timesyncd"], present=False)
 
     config = put_template(
         name="chrony servers",
@@ -47,8 +45,6 @@ def time_sync():
             dest=NO_CLOCK_CONTROL_DROPIN,
         )
     systemd.daemon_reload(name="Reload units", _if=dropin.did_change)
-    restart_policy("chrony")
-    services.running(name="chrony running", unit="chrony")
     systemd.service(
         name="Restart chrony on a new configuration",
         service="chrony",

@@ -1,8 +1,12 @@
 """
-Accounts, each judged by one cheap fact.
+Accounts, each kind judged by one cheap fact.
 
-``not_in_groups``: what pyinfra's ``server.user`` leaves alone: it adds secondary groups, but
-an empty ``groups`` list takes none away.
+``logins``: the people who log in, all of them from one fact, where pyinfra's
+``server.user`` reads seven facts per account (one of them every account's details, several
+commands each), and adds secondary groups but never takes one away.
+
+``group``: a group, judged by ``getent group`` (pyinfra's ``server.group`` reads every group
+of the host and the host's OS).
 
 ``system_user``: a service account (no password, no login shell, no home made for it): where
 pyinfra's ``server.user`` reads the ``Users`` fact, which runs several commands for every
@@ -12,33 +16,153 @@ Example::
 
     from difusor.operations import accounts
 
-    accounts.not_in_groups(user="ana", groups=["difusor-operators", "docker"])
+    accounts.logins(
+        users=[{"name": "ana", "groups": ["difusor-operators"], "keys": ["ssh-ed25519 AAAA..."]}],
+        comment="difusor operator",
+        managed_groups=["difusor-operators", "docker"],
+    )
+    accounts.group(group="difusor", system=True)
     accounts.system_user(user="difusor", group="difusor", home="/var/lib/difusor")
 """
 
 from __future__ import annotations
 
+from io import StringIO
+
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 
 from difusor.accounts import NOLOGIN
-from difusor.facts import Account, UserGroups
+from difusor.facts import Account, Group, Logins
+
+
+def _owned(path: str, name: str, primary: str | None, mode: str, current: dict | None) -> list:
+    """``path`` owned by ``name`` and its primary group (``primary``), with ``mode`` when one
+    is given; ``current``: the path's state, None when it is new."""
+    current = current or {}
+    commands: list = []
+    if (current.get("user"), current.get("group")) != (name, primary):
+        commands.append(StringCommand("chown", f"{name}:", QuoteString(path)))
+    if mode and str(current.get("mode")) != mode:
+        commands.append(StringCommand("chmod", mode, QuoteString(path)))
+    return commands
+
+
+def _keys(name: str, home: str, keys: list[str], account: dict | None) -> list:
+    """``~/.ssh`` (700) and ``~/.ssh/authorized_keys`` (600) with exactly ``keys``."""
+    paths = account["paths"] if account else {}
+    primary = account["group"] if account else None
+    ssh_dir, keys_file = f"{home}/.ssh", f"{home}/.ssh/authorized_keys"
+    commands: list = []
+    if ssh_dir not in paths:
+        commands.append(StringCommand("mkdir", "-p", QuoteString(ssh_dir)))
+    commands += _owned(ssh_dir, name, primary, "700", paths.get(ssh_dir))
+    current = paths.get(keys_file)
+    if current is None or account is None or account["keys"] != keys:
+        content = "".join(f"{key}\n" for key in keys)
+        commands.append(
+            FileUploadCommand(
+                StringIO(content), keys_file, remote_temp_filename=host.get_temp_filename(keys_file)
+            )
+        )
+        current = None  # an upload replaces the file: its owner and mode are set afresh
+    return commands + _owned(keys_file, name, primary, "600", current)
+
+
+def _login(user: dict, account: dict | None, comment: str, managed: list[str], shell: str):
+    name, groups = user["name"], user["groups"]
+    home = f"/home/{name}"
+    commands: list = []
+    if account is None:
+        options = ["--create-home", "--home-dir", home, "--shell", shell, "--comment", comment]
+        if groups:
+            options += ["--groups", ",".join(groups)]
+        commands.append(StringCommand("useradd", *map(QuoteString, options), QuoteString(name)))
+        return commands + _keys(name, home, user["keys"], None)
+    changes: list[str] = []
+    for option, field, wanted in (
+        ("--home", "home", home),
+        ("--shell", "shell", shell),
+        ("--comment", "comment", comment),
+    ):
+        if account[field] != wanted:
+            changes += [option, wanted]
+    if changes:
+        commands.append(StringCommand("usermod", *map(QuoteString, changes), QuoteString(name)))
+    missing = [group for group in groups if group not in account["groups"]]
+    if missing:
+        commands.append(
+            StringCommand(
+                "usermod", "--append", "--groups", QuoteString(",".join(missing)), QuoteString(name)
+            )
+        )
+    commands += _not_in(name, account, [group for group in managed if group not in groups])
+    if home not in account["paths"]:
+        commands.append(StringCommand("mkdir", "-p", QuoteString(home)))
+    commands += _owned(home, name, account["group"], "", account["paths"].get(home))
+    return commands + _keys(name, home, user["keys"], account)
+
+
+def _not_in(name: str, account: dict, groups: list[str]) -> list:
+    return [
+        StringCommand("gpasswd", "-d", QuoteString(name), QuoteString(group))
+        for group in groups
+        if group in account["groups"]
+    ]
+
+
+def _retired(name: str, account: dict, managed: list[str]) -> list:
+    """Kept with its files, but no way in: no login shell, no keys, no managed group."""
+    commands: list = []
+    if account["shell"] != NOLOGIN:
+        commands.append(StringCommand("usermod", "--shell", NOLOGIN, QuoteString(name)))
+    if account["keys"]:
+        commands += _keys(name, account["home"], [], account)
+    return commands + _not_in(name, account, managed)
 
 
 @operation()
-def not_in_groups(user: str, groups: list[str]):
+def logins(users: list[dict], comment: str, managed_groups: list[str], shell: str = "/bin/bash"):
     """
-    Take ``user`` out of each of ``groups`` it is a member of (``gpasswd -d``).
+    Login accounts marked with ``comment``, all judged by one fact. Each of ``users`` exists
+    with ``shell``, home ``/home/<name>`` (made with the account) and its own ``~/.ssh``,
+    exactly its keys in ``~/.ssh/authorized_keys`` and, of ``managed_groups``, exactly its
+    groups (others an administrator gave it are left alone). Any other account marked with
+    ``comment`` is retired and kept with its files: ``nologin``, no keys, in none of
+    ``managed_groups``.
 
-    + user: the account
-    + groups: secondary groups it must not be in; absent groups or users are fine
+    + users: ``{"name", "groups", "keys"}`` for each account
+    + comment: the mark (GECOS comment) of the accounts this operation manages
+    + managed_groups: the groups whose membership it decides (sudo, docker)
+    + shell: the login shell of the accounts in ``users``
     """
-    member_of = sorted(set(groups) & set(host.get_fact(UserGroups, user=user) or []))
-    if not member_of:
-        host.noop(f"{user} is in none of {', '.join(groups)}")
+    wanted = {user["name"]: user for user in users}
+    accounts = host.get_fact(Logins, users=tuple(wanted), comment=comment)
+    retired = sorted(set(accounts) - set(wanted))
+    commands = [
+        command
+        for user in users
+        for command in _login(user, accounts.get(user["name"]), comment, managed_groups, shell)
+    ]
+    commands += [
+        command for name in retired for command in _retired(name, accounts[name], managed_groups)
+    ]
+    if not commands:
+        host.noop(f"{len(users)} login accounts as wanted, {len(retired)} retired")
         return
-    for group in member_of:
-        yield StringCommand("gpasswd", "-d", QuoteString(user), QuoteString(group))
+    yield from commands
+
+
+@operation()
+def group(group: str, system: bool = False):
+    """
+    + group: made when missing (``groupadd``)
+    + system: made as a system group (``--system``)
+    """
+    if host.get_fact(Group, group=group) is not None:
+        host.noop(f"group {group} exists")
+        return
+    yield StringCommand("groupadd", *(["--system"] if system else []), QuoteString(group))
 
 
 @operation()

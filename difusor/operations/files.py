@@ -9,7 +9,7 @@ bad template never replaces a working file.
 ``link_if_absent``: a symlink that another program owns once it exists.
 
 ``content``: a file with the given text, judged by one fact (pyinfra's ``files.put`` reads
-three).
+three); ``contents``: several files, judged by one fact for all of them.
 
 ``directories``: several directories with their modes, judged by one ``stat``.
 
@@ -36,11 +36,10 @@ from pathlib import Path
 
 from pyinfra import host, state
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
-from pyinfra.facts.files import Directory, File, Link, Sha256File
 from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations.util import files as file_utils
 
-from difusor.facts import FileState, PathStates, Tree
+from difusor.facts import FileState, FileStates, PathStates, Tree
 
 
 @operation()
@@ -58,11 +57,13 @@ def validated(
     + validate: a command with ``{path}`` where the candidate file's path goes
     + mode/user/group: ownership and permissions of the file
     """
-    current = host.get_fact(File, path=dest)
-    same_content = host.get_fact(Sha256File, path=dest) == sha256(content.encode()).hexdigest()
-    # pyinfra reports the mode as the digits of the octal value (0440 -> 440).
-    attributes = (str(current["mode"]), current["user"], current["group"]) if current else None
-    if same_content and attributes == (mode.lstrip("0"), user, group):
+    current = host.get_fact(FileState, path=dest)
+    # FileState gives the mode as the digits of the octal value (0440 -> 440).
+    wanted = (mode.lstrip("0"), user, group, sha256(content.encode()).hexdigest())
+    if (
+        current
+        and (str(current["mode"]), current["user"], current["group"], current["sha256"]) == wanted
+    ):
         host.noop(f"{dest} is up to date")
         return
     candidate = f"{dest}.difusor-new"
@@ -71,6 +72,28 @@ def validated(
     )
     yield StringCommand(validate.format(path=candidate))
     yield StringCommand("mv", "-f", candidate, dest)
+
+
+def _content_commands(
+    content: str, dest: str, mode: str | None, user: str | None, group: str | None, current
+) -> list:
+    """What makes ``dest`` (whose state, as :class:`FileState` gives it, is ``current``) hold
+    ``content`` with ``mode``, ``user`` and ``group`` (those given)."""
+    commands: list = []
+    if current is None:
+        commands.append(StringCommand("mkdir", "-p", posixpath.dirname(dest)))
+    if current is None or current["sha256"] != sha256(content.encode()).hexdigest():
+        upload = FileUploadCommand(
+            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
+        )
+        commands.append(upload)
+        current = {}  # an upload replaces the file: its attributes are set afresh
+    if (user and current.get("user") != user) or (group and current.get("group") != group):
+        commands.append(file_utils.chown(dest, user, group))
+    # pyinfra reports the mode as the digits of the octal value (0640 -> 640).
+    if mode and str(current.get("mode")) != mode.lstrip("0"):
+        commands.append(file_utils.chmod(dest, mode))
+    return commands
 
 
 @operation()
@@ -92,22 +115,41 @@ def content(
         )
         return
     current = host.get_fact(FileState, path=dest)
-    commands: list = []
-    if current is None:
-        commands.append(StringCommand("mkdir", "-p", posixpath.dirname(dest)))
-    if current is None or current["sha256"] != sha256(content.encode()).hexdigest():
-        upload = FileUploadCommand(
-            StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest)
-        )
-        commands.append(upload)
-        current = {}  # an upload replaces the file: its attributes are set afresh
-    if (user and current.get("user") != user) or (group and current.get("group") != group):
-        commands.append(file_utils.chown(dest, user, group))
-    # pyinfra reports the mode as the digits of the octal value (0640 -> 640).
-    if mode and str(current.get("mode")) != mode.lstrip("0"):
-        commands.append(file_utils.chmod(dest, mode))
+    commands = _content_commands(content, dest, mode, user, group, current)
     if not commands:
         host.noop(f"{dest} is up to date")
+        return
+    yield from commands
+
+
+@operation()
+def contents(
+    files: dict[str, str],
+    mode: str | None = None,
+    user: str | None = None,
+    group: str | None = None,
+):
+    """
+    Several files as :func:`content` makes one, judged by one fact for all of them.
+
+    + files: destination -> text
+    + mode/user/group: permissions and ownership of every one of them, left as they are when
+      not given
+    """
+    if state.config.DIFF:
+        for dest, text in files.items():
+            yield from pyinfra_files.put._inner(
+                src=StringIO(text), dest=dest, mode=mode, user=user, group=group
+            )
+        return
+    states = host.get_fact(FileStates, paths=tuple(files))
+    commands = [
+        command
+        for dest, text in files.items()
+        for command in _content_commands(text, dest, mode, user, group, states.get(dest))
+    ]
+    if not commands:
+        host.noop(f"{len(files)} files are up to date")
         return
     yield from commands
 
@@ -118,11 +160,8 @@ def link_if_absent(path: str, target: str):
     Create the symlink ``path`` -> ``target`` only when ``path`` does not exist: for links
     another program owns afterwards (the publisher switches the live release).
     """
-    if (
-        host.get_fact(Link, path=path)
-        or host.get_fact(File, path=path)
-        or host.get_fact(Directory, path=path)
-    ):
+    # stat without -L: a link is reported as one, whatever it points to.
+    if host.get_fact(PathStates, paths=(path,)):
         host.noop(f"{path} exists")
         return
     yield StringCommand("ln", "-s", target, path)

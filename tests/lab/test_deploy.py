@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from difusor.deploys.ssh import NOLOGIN, OPERATORS_GROUP
+from difusor.accounts import NOLOGIN
+from difusor.deploys.ssh import OPERATORS_GROUP
 from difusor.rehearsal.lab import LAB_IPV4, OPLE_IPV4, OPLE_IPV6
 from difusor.rehearsal.lab.inventory import lab_data
 from difusor.rehearsal.lab.rehearse import deploy_lab

@@ -6,18 +6,22 @@ import subprocess
 
 from difusor.facts import (
     Account,
+    AcmeCertificate,
+    Certificates,
     ChronyTracking,
     FileState,
+    FileStates,
+    Group,
     HostResources,
-    Passwd,
+    InstalledPackages,
+    Logins,
     PathStates,
     PlatformTraits,
     SshClientAddress,
     SshSocket,
     Tree,
     UfwState,
-    UnitState,
-    UserGroups,
+    UnitStates,
     WeakModuli,
 )
 
@@ -146,15 +150,6 @@ def test_tree_of_a_missing_directory_is_none(tmp_path):
     assert Tree().process(output.stdout.splitlines()) is None
 
 
-def test_user_groups_of_a_real_account_and_of_none():
-    me = pwd.getpwuid(os.getuid()).pw_name
-    for user, expected in ((me, True), ("no-such-user-difusor", False)):
-        command = UserGroups().command(user=user)
-        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
-        groups = UserGroups().process(output.stdout.splitlines())
-        assert (groups is not None and len(groups) >= 1) == expected
-
-
 def test_file_state_of_a_real_file_and_of_none(tmp_path):
     path = tmp_path / "a file.conf"
     path.write_text("x = 1\n")
@@ -174,23 +169,123 @@ def test_file_state_of_a_real_file_and_of_none(tmp_path):
     assert states[1] is None and states[2] is None  # absent, and a directory
 
 
-def test_unit_state_from_systemctl_show():
-    output = ["UnitFileState=enabled", "ActiveState=activating"]
-    assert UnitState().process(output) == {"active": "activating", "file": "enabled"}
-    # a unit systemd does not know: systemctl prints inactive and an empty file state
-    assert UnitState().process(["ActiveState=inactive", "UnitFileState="])["file"] == ""
+def test_installed_packages_of_real_packages_and_states_dpkg_does_not_count():
+    command = InstalledPackages().command(packages=("dpkg", "no-such-package-difusor"))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    assert InstalledPackages().process(output.stdout.splitlines()) == ["dpkg"]
+    # held, then configuration files only, unpacked but not configured, never installed
+    states = ["hi  nginx", "rc  systemd-timesyncd", "iU  chrony", "un  ufw"]
+    assert InstalledPackages().process(states) == ["nginx"]
 
 
-def test_passwd_and_account_of_real_accounts():
+def test_file_states_of_real_files_in_one_command(tmp_path):
+    (tmp_path / "a.conf").write_text("x = 1\n")
+    (tmp_path / "empty.conf").write_text("")
+    (tmp_path / "a.conf").chmod(0o640)
+    paths = tuple(str(tmp_path / name) for name in ("a.conf", "empty.conf", "absent", ""))
+    command = FileStates().command(paths=paths)
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    states = FileStates().process(output.stdout.splitlines())
+    assert set(states) == set(paths[:2])  # a missing path and a directory are left out
+    assert states[paths[0]]["mode"] == 640
+    assert states[paths[0]]["sha256"] == hashlib.sha256(b"x = 1\n").hexdigest()
+    assert states[paths[1]]["sha256"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_acme_certificate_and_its_renewal_server(tmp_path):
+    renewal = tmp_path / "prep.example.com.mx.conf"
+    renewal.write_text("version = 2.1.0\n[renewalparams]\nserver = https://acme.example/dir\n")
+    command = AcmeCertificate().command(
+        certificate=str(tmp_path / "none.pem"), renewal=str(renewal)
+    )
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    found = AcmeCertificate().process(output.stdout.splitlines())
+    assert found == {"certificate": None, "server": "https://acme.example/dir"}
+
+
+def test_certificates_with_their_links():
+    output = [
+        "== /etc/difusor/tls/live.crt",
+        "link=/etc/letsencrypt/live/prep.example.com.mx/fullchain.pem",
+        "serial=3A5F0C",
+        "notAfter=Feb 23 00:00:00 2027 GMT",
+        "issuer=CN = Pebble Intermediate CA",
+        "X509v3 Subject Alternative Name: ",
+        "    DNS:prep.example.com.mx",
+        "== /etc/difusor/tls/live.key",
+        "link=/etc/letsencrypt/live/prep.example.com.mx/privkey.pem",
+        "== /etc/difusor/tls/selfsigned.crt",
+    ]
+    found = Certificates().process(output)
+    live = found["/etc/difusor/tls/live.crt"]
+    assert live["link"].endswith("fullchain.pem")
+    assert live["certificate"]["names"] == ["prep.example.com.mx"]
+    assert found["/etc/difusor/tls/live.key"]["certificate"] is None
+    assert found["/etc/difusor/tls/selfsigned.crt"] == {"link": None, "certificate": None}
+
+
+def test_unit_states_from_systemctl_show():
+    output = [
+        "== nginx.service",
+        "UnitFileState=enabled",
+        "ActiveState=activating",
+        "== nosuch.service",  # a unit systemd does not know: inactive, no file state
+        "ActiveState=inactive",
+        "UnitFileState=",
+    ]
+    assert UnitStates().process(output) == {
+        "nginx.service": {"active": "activating", "file": "enabled"},
+        "nosuch.service": {"active": "inactive", "file": ""},
+    }
+
+
+def test_account_of_real_accounts():
     me = pwd.getpwuid(os.getuid())
-    output = subprocess.run(["sh", "-c", Passwd().command()], capture_output=True, text=True)
-    accounts = Passwd().process(output.stdout.splitlines())
-    assert accounts[me.pw_name]["home"] == me.pw_dir and accounts[me.pw_name]["uid"] == me.pw_uid
     for user, expected in ((me.pw_name, grp.getgrgid(me.pw_gid).gr_name), ("no-such-user", None)):
         command = Account().command(user=user)
         output = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         account = Account().process(output.stdout.splitlines())
         assert (account and account["group"]) == expected
+
+
+def test_group_of_a_real_group_and_of_none():
+    me = grp.getgrgid(os.getgid())
+    for group, expected in ((me.gr_name, me.gr_gid), ("no-such-group-difusor", None)):
+        command = Group().command(group=group)
+        output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+        found = Group().process(output.stdout.splitlines())
+        assert (found and found["gid"]) == expected
+    assert Group().process(["docker:x:998:ana,luis"]) == {"gid": 998, "members": ["ana", "luis"]}
+
+
+def test_logins_of_real_accounts_by_name_and_by_mark():
+    me = pwd.getpwuid(os.getuid())
+    marked = next(user for user in pwd.getpwall() if user.pw_gecos and user.pw_name != me.pw_name)
+    command = Logins().command(users=(me.pw_name, "no-such-user"), comment=marked.pw_gecos)
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    accounts = Logins().process(output.stdout.splitlines())
+    assert me.pw_name in accounts and marked.pw_name in accounts
+    assert "no-such-user" not in accounts
+    mine = accounts[me.pw_name]
+    assert mine["home"] == me.pw_dir and mine["group"] == grp.getgrgid(me.pw_gid).gr_name
+    assert mine["paths"][me.pw_dir]["type"] == "directory"
+
+
+def test_logins_keys_and_paths_from_the_output():
+    output = [
+        "account ana:x:1000:1000:difusor operator:/home/ana:/bin/bash",
+        "groups ana ana difusor-operators docker",
+        "path directory|750|ana|ana|/home/ana",
+        "path regular file|600|ana|ana|/home/ana/.ssh/authorized_keys",
+        "key # added by hand",
+        "key ssh-ed25519 AAAA ana@laptop",
+        "key ",
+    ]
+    ana = Logins().process(output)["ana"]
+    assert ana["groups"] == ["difusor-operators", "docker"] and ana["group"] == "ana"
+    assert ana["keys"] == ["ssh-ed25519 AAAA ana@laptop"]
+    assert ana["paths"]["/home/ana/.ssh/authorized_keys"]["mode"] == 600
+    assert "/home/ana/.ssh" not in ana["paths"]
 
 
 def test_path_states_of_real_paths(tmp_path):

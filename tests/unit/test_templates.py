@@ -246,7 +246,7 @@ def test_docker_daemon_json_and_firewall_rules(valid_data):
         "route allow from 203.0.113.20 to any port 9000 proto tcp comment 'difusor-docker:ople'",
     ]
     assert docker.route_rules(settings) == routes
-    # ufw.rules deletes what it is not given: the firewall applies the host's rules and
+    # ufw.configured deletes what it is not given: the firewall applies the host's rules and
     # Docker's as one set.
     assert desired_rules(settings)[:2] == ["allow 80/tcp", "allow 443/tcp"]
     assert desired_rules(settings)[-2:] == routes

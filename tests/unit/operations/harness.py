@@ -1,8 +1,8 @@
 """
 Operation tests the way pyinfra tests its own operations: facts in, commands (or a no-op) out.
 
-Each case is a JSON file in a directory named after the operation (``ufw.rules/*.json`` tests
-``difusor.operations.ufw.rules``)::
+Each case is a JSON file in a directory named after the operation (``ufw.configured/*.json``
+tests ``difusor.operations.ufw.configured``)::
 
     description       why the case matters (optional)
     kwargs            the operation's arguments
@@ -84,7 +84,7 @@ def shown(command: Any) -> str | list:
 
 
 def run_operation(operation: str, kwargs: dict, facts: dict) -> Outcome:
-    """Run ``difusor.operations.<operation>`` (e.g. ``ufw.rules``) on a host with ``facts``."""
+    """Run ``difusor.operations.<operation>`` (e.g. ``ufw.configured``) on a host with ``facts``."""
     module, name = operation.rsplit(".", 1)
     function = getattr(import_module(f"difusor.operations.{module}"), name)
     host = FakeHost(facts=facts)

@@ -73,6 +73,15 @@ class Model:
         node = self.nodes.get(path)
         if name == "difusor.facts.Certificate":
             return copy.deepcopy(self.facts.get(name, {}).get(path, recorded))
+        if name == "difusor.facts.AcmeCertificate":
+            renewal = self.nodes.get(arguments["renewal"])
+            servers = re.findall(r"^server = (.*)$", renewal.content, re.M) if renewal else []
+            return {
+                "certificate": self.certificate_paths(arguments["certificate"])["certificate"],
+                "server": servers[0] if servers else None,
+            }
+        if name == "difusor.facts.Certificates":
+            return {each: self.certificate_paths(each) for each in arguments["paths"]}
         if name in self.facts:
             return copy.deepcopy(self.facts[name])
         if name in ("files.File", "files.Directory", "files.Link"):
@@ -98,9 +107,9 @@ class Model:
             # grep's POSIX classes, as pyinfra's patterns use them
             pattern = re.compile(arguments["pattern"].replace("[:space:]", r"\s"))
             return [line for line in node.content.splitlines() if pattern.search(line)]
-        if name == "deb.DebPackages":
-            installed = {**(recorded or {}), **self.packages}
-            return {package: v for package, v in installed.items() if package not in self.removed}
+        if name == "difusor.facts.InstalledPackages":
+            installed = (set(recorded or []) | set(self.packages)) - self.removed
+            return [package for package in arguments["packages"] if package in installed]
         if name == "server.AuthorizedKeys":
             if node is None or node.kind != "file":
                 return recorded
@@ -123,6 +132,12 @@ class Model:
             if node is None:
                 return recorded
             return self.file_state(node) if node.kind == "file" else None
+        if name == "difusor.facts.FileStates":
+            states = copy.deepcopy(recorded or {})
+            for each in arguments["paths"]:
+                if each in self.nodes and self.nodes[each].kind == "file":
+                    states[each] = self.file_state(self.nodes[each])
+            return states
         if name == "difusor.facts.Tree":
             if node is None:
                 return recorded
@@ -133,26 +148,30 @@ class Model:
                 if each in self.nodes:
                     states[each] = self.path_state(self.nodes[each])
             return states
-        if name == "difusor.facts.UnitState":
-            unit, stock = arguments["unit"], recorded or {"active": "", "file": ""}
+        if name == "difusor.facts.UnitStates":
+            stock = recorded or {}
             return {
-                "active": "active" if unit in self.running else stock["active"],
-                "file": "enabled" if unit in self.enabled else stock["file"],
+                unit: {
+                    "active": "active"
+                    if unit in self.running
+                    else stock.get(unit, {}).get("active", ""),
+                    "file": "enabled"
+                    if unit in self.enabled
+                    else stock.get(unit, {}).get("file", ""),
+                }
+                for unit in arguments["units"]
             }
         user = self.users.get(arguments.get("user", ""))
         if name == "difusor.facts.Account":
             return {**self.passwd_entry(user), "group": user["group"]} if user else recorded
-        if name == "difusor.facts.UserGroups":
-            return [user["group"], *user["groups"]] if user else recorded
-        if name == "difusor.facts.Passwd":
-            return {
-                **(recorded or {}),
-                **{account: self.passwd_entry(user) for account, user in self.users.items()},
-            }
-        if name == "server.Users":
-            return {**(recorded or {}), **copy.deepcopy(self.users)}
-        if name == "server.Groups":
-            return sorted(set(recorded or []) | self.groups)
+        if name == "difusor.facts.Logins":
+            found = copy.deepcopy(recorded or {})
+            for account, each in self.users.items():
+                if account in arguments["users"] or each["comment"] == arguments["comment"]:
+                    found[account] = self.login(each)
+            return found
+        if name == "difusor.facts.Group":
+            return {"gid": 999, "members": []} if arguments["group"] in self.groups else recorded
         if name == "server.Sysctl":
             return {key: self.sysctl[key] for key in arguments["keys"] if key in self.sysctl}
         return recorded
@@ -183,6 +202,29 @@ class Model:
                 entries[each.removeprefix(root).lstrip("/")] = entry
         return entries
 
+    def certificate_paths(self, path: str) -> dict:
+        """A path as :class:`difusor.facts.Certificates` reports it (links followed)."""
+        node = self.nodes.get(path)
+        link = node.target if node and node.kind == "link" else None
+        certificates = self.facts.get("difusor.facts.Certificate", {})
+        return {"link": link, "certificate": copy.deepcopy(certificates.get(link or path))}
+
+    def login(self, user: dict) -> dict:
+        """An account as :class:`difusor.facts.Logins` reports it."""
+        home = user["home"]
+        paths = (home, f"{home}/.ssh", f"{home}/.ssh/authorized_keys")
+        keys_file = self.nodes.get(paths[2])
+        lines = [line.strip() for line in keys_file.content.splitlines()] if keys_file else []
+        return {
+            **self.passwd_entry(user),
+            "group": user["group"],
+            "groups": list(user["groups"]),
+            "paths": {
+                path: self.path_state(self.nodes[path]) for path in paths if path in self.nodes
+            },
+            "keys": [line for line in lines if line and not line.startswith("#")],
+        }
+
     @staticmethod
     def passwd_entry(user: dict) -> dict:
         return {key: user[key] for key in ("uid", "gid", "comment", "home", "shell")}
@@ -197,8 +239,11 @@ def _chmod(model: Model, match: re.Match) -> None:
 
 
 def _chown(model: Model, match: re.Match) -> None:
+    """chown USER:GROUP, USER (group kept) or USER: (the user's primary group)."""
     node = model.nodes[match["path"]]
-    node.user, _, group = match["owner"].partition(":")
+    node.user, colon, group = match["owner"].partition(":")
+    if colon and not group:
+        group = model.users[node.user]["group"]
     node.group = group or node.group
 
 
@@ -219,14 +264,14 @@ def _append(model: Model, match: re.Match) -> None:
 
 
 def _install(model: Model, match: re.Match) -> None:
+    """apt-get install: a name ending in "-" is a package to remove."""
     for package in match["packages"].split():
-        model.packages[package] = ["installed"]
-
-
-def _remove(model: Model, match: re.Match) -> None:
-    for package in match["packages"].split():
-        model.packages.pop(package, None)
-        model.removed.add(package)
+        if package.endswith("-"):
+            model.packages.pop(package[:-1], None)
+            model.removed.add(package[:-1])
+        else:
+            model.packages[package] = ["installed"]
+            model.removed.discard(package)
 
 
 def _systemctl(model: Model, match: re.Match) -> None:
@@ -245,23 +290,33 @@ def _groupadd(model: Model, match: re.Match) -> None:
     model.groups.add(match["group"])
 
 
-# useradd's and usermod's long options, by the short ones pyinfra's server.user uses.
-LONG_OPTIONS = {"--home-dir": "-d", "--home": "-d", "--shell": "-s", "--gid": "-g"}
+# useradd's and usermod's long options, by their short names.
+LONG_OPTIONS = {
+    "--home-dir": "-d",
+    "--home": "-d",
+    "--shell": "-s",
+    "--gid": "-g",
+    "--groups": "-G",
+    "--comment": "-c",
+    "--append": "-a",
+    "--create-home": "-m",
+}
 
 
-def _account_options(arguments: str) -> tuple[str, dict[str, str]]:
-    """The account a useradd or usermod command is for, and its options with a value."""
+def _account_options(arguments: str) -> tuple[str, dict[str, str], list[str]]:
+    """The account a useradd or usermod command is for, its options with a value, and the
+    words of the command (short options)."""
     words = [LONG_OPTIONS.get(word, word) for word in shlex.split(arguments)]
     options = {
         flag: value
         for flag, value in itertools.pairwise(words)
         if flag in ("-d", "-s", "-g", "-G", "-c")
     }
-    return words[-1], options
+    return words[-1], options, words
 
 
 def _useradd(model: Model, match: re.Match) -> None:
-    name, options = _account_options(match["options"])
+    name, options, words = _account_options(match["options"])
     uid = 1000 + len(model.users)
     model.users[name] = {
         "uid": uid,
@@ -274,16 +329,21 @@ def _useradd(model: Model, match: re.Match) -> None:
     }
     if "-g" not in options:
         model.groups.add(name)
+    if "-m" in words:
+        model.directory(options["-d"])
+        home = model.nodes[options["-d"]]
+        home.user, home.group = name, model.users[name]["group"]
 
 
 def _usermod(model: Model, match: re.Match) -> None:
-    name, options = _account_options(match["options"])
+    name, options, words = _account_options(match["options"])
     user = model.users[name]
     for flag, key in (("-d", "home"), ("-s", "shell"), ("-g", "group"), ("-c", "comment")):
         if flag in options:
             user[key] = options[flag]
     if "-G" in options:
-        user["groups"] = options["-G"].split(",")
+        added = options["-G"].split(",")
+        user["groups"] = [*user["groups"], *added] if "-a" in words else added
 
 
 def _gpasswd_delete(model: Model, match: re.Match) -> None:
@@ -391,10 +451,9 @@ HANDLERS: list[tuple[str, Any]] = [
     (r"mv -f (?P<src>\S+) (?P<dest>\S+)", _move),
     (r"echo (?P<line>.+) >> (?P<path>\S+)", _append),
     (r"apt-get -y .* install (?P<packages>.+)", _install),
-    (r"apt-get -y .* remove (?P<packages>.+)", _remove),
     (r"systemctl (?P<verb>start|restart|reload|enable) (?P<unit>\S+)", _systemctl),
     (r"sysctl (?P<key>[\w.]+)=(?P<value>\d+)", _sysctl),
-    (r"groupadd (?:-r )?(?P<group>\S+)", _groupadd),
+    (r"groupadd (?:--system )?(?P<group>\S+)", _groupadd),
     (r"useradd (?P<options>.+)", _useradd),
     (r"usermod (?P<options>.+)", _usermod),
     (r"gpasswd -d (?P<user>\S+) (?P<group>\S+)", _gpasswd_delete),
