@@ -24,6 +24,18 @@ def _words(values: tuple[str, ...]) -> str:
     return " ".join(shlex.quote(value) for value in values)
 
 
+def _sections(output: list[str]) -> dict[str, list[str]]:
+    """The output of a loop that prints ``== NAME`` before each item's lines: name -> lines."""
+    sections: dict[str, list[str]] = {}
+    lines: list[str] = []
+    for line in output:
+        if line.startswith("== "):
+            lines = sections[line[3:]] = []
+        else:
+            lines.append(line)
+    return sections
+
+
 class SshClientAddress(FactBase):
     """
     The address the current SSH session arrives from, as the server sees it
@@ -261,19 +273,12 @@ class Certificates(FactBase):
         )
 
     def process(self, output: list[str]) -> dict[str, dict]:
-        sections: dict[str, list[str]] = {}
-        lines: list[str] = []
-        for line in output:
-            if line.startswith("== "):
-                lines = sections[line[3:]] = []
-            else:
-                lines.append(line)
         return {
             path: {
                 "link": next((line[5:] for line in lines if line.startswith("link=")), None),
                 "certificate": Certificate().process(lines),
             }
-            for path, lines in sections.items()
+            for path, lines in _sections(output).items()
         }
 
 
@@ -670,19 +675,14 @@ class UnitStates(FactBase):
         )
 
     def process(self, output: list[str]) -> dict[str, dict[str, str]]:
-        states: dict[str, dict[str, str]] = {}
-        values: dict[str, str] = {}
-        for line in output:
-            if line.startswith("== "):
-                values = {}
-                states[line[3:]] = values
-            elif "=" in line:
-                key, value = line.split("=", 1)
-                values[key] = value
-        return {
-            unit: {"active": values.get("ActiveState", ""), "file": values.get("UnitFileState", "")}
-            for unit, values in states.items()
-        }
+        states = {}
+        for unit, lines in _sections(output).items():
+            values = dict(line.split("=", 1) for line in lines if "=" in line)
+            states[unit] = {
+                "active": values.get("ActiveState", ""),
+                "file": values.get("UnitFileState", ""),
+            }
+        return states
 
 
 def _passwd_entry(line: str) -> tuple[str, dict]:
