@@ -149,6 +149,7 @@ def filter_contexts() -> dict[str, dict]:
 def intrusion_prevention():
     settings = host_settings()
     ensure_no_lockout()
+    all_jails = jails(settings)
 
     configuration = [
         put_template(
@@ -171,7 +172,7 @@ def intrusion_prevention():
         put_template(
             name="fail2ban jails",
             template="fail2ban/jails.local.j2",
-            context={"jails": jails(settings), "nginx_action": NGINX_ACTION},
+            context={"jails": all_jails, "nginx_action": NGINX_ACTION},
             dest=JAILS_FILE,
         )
     )
@@ -180,7 +181,7 @@ def intrusion_prevention():
     )
     # fail2ban will not start while a jail's log file is missing (a fresh host's rsync daemon
     # may not have written one yet): each is made, empty, where there is none.
-    for log in sorted({jail.logpath for jail in jails(settings) if jail.logpath}):
+    for log in sorted({jail.logpath for jail in all_jails if jail.logpath}):
         files.file(name=f"Log file {log}", path=log, present=True)
     # Running and started at boot: checked with the kit's other services at the end.
     systemd.service(
